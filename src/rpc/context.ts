@@ -1,0 +1,36 @@
+/** What a server handler learns about the call it is serving. */
+
+export interface AuthSysCredential {
+  readonly flavor: 1;
+  readonly stamp: number;
+  readonly machinename: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly gids: readonly number[];
+}
+
+export interface AuthNoneCredential {
+  readonly flavor: 0;
+}
+
+/** A credential of a flavor the runtime does not parse; the body is handed over as is. */
+export interface OtherCredential {
+  readonly flavor: number;
+  readonly body: Uint8Array;
+}
+
+export type Credential = AuthNoneCredential | AuthSysCredential | OtherCredential;
+
+export interface CallContext {
+  readonly xid: number;
+  readonly program: number;
+  readonly version: number;
+  readonly procedure: number;
+  readonly credential: Credential;
+  readonly transport: 'tcp' | 'udp';
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localPort: number;
+  /** Aborted when the connection closes or the server stops; long handlers should watch it. */
+  readonly signal: AbortSignal;
+}

@@ -1,0 +1,138 @@
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { frameRecord, RecordDecoder } from './record.js';
+import type { RpcServer, TransportInfo } from './server.js';
+
+export interface TcpListenOptions {
+  port?: number;
+  host?: string;
+  /** Largest record accepted; a larger one closes the connection. Default 4 MiB + 64 KiB. */
+  maxRecordSize?: number;
+  /** Largest fragment written; larger replies are split. Default: one fragment. */
+  maxFragmentSize?: number;
+  maxConnections?: number;
+  /** Calls read from one connection and not yet answered before reading pauses. */
+  maxCallsInFlight?: number;
+  /** Reply bytes queued on one connection before reading pauses (a slow reader). */
+  maxQueuedReplyBytes?: number;
+  /** Connections idle this long are closed. 0 disables. */
+  idleTimeoutMs?: number;
+}
+
+export const DEFAULT_MAX_RECORD = (4 << 20) + (64 << 10);
+
+/**
+ * Serves an RpcServer over TCP with record marking. Each connection reads only as fast as it is
+ * answered: past `maxCallsInFlight` unanswered calls or `maxQueuedReplyBytes` of unsent replies it
+ * stops reading, so one greedy or slow client can neither exhaust memory nor starve the others.
+ */
+export class TcpServerTransport {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly rpc: RpcServer,
+    private readonly options: TcpListenOptions = {},
+  ) {}
+
+  async listen(): Promise<AddressInfo> {
+    const o = this.options;
+    const server = createServer({ noDelay: true }, (s) => this.accept(s));
+    server.maxConnections = o.maxConnections ?? 1024;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: o.port ?? 0, host: o.host ?? '127.0.0.1' }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.rpc.log.error({ err }, 'TCP server error'));
+    return server.address() as AddressInfo;
+  }
+
+  get address(): AddressInfo | null {
+    return (this.server?.address() as AddressInfo | null) ?? null;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  private accept(socket: Socket): void {
+    const o = this.options;
+    const maxInFlight = o.maxCallsInFlight ?? 256;
+    const maxQueued = o.maxQueuedReplyBytes ?? 16 << 20;
+    const maxFragment = o.maxFragmentSize;
+    this.sockets.add(socket);
+    const abort = new AbortController();
+    const info: TransportInfo = {
+      transport: 'tcp',
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localPort: socket.localPort ?? 0,
+      signal: abort.signal,
+    };
+    let inFlight = 0;
+    let paused = false;
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      socket.uncork();
+    };
+    const maybeResume = () => {
+      if (paused && inFlight < maxInFlight && socket.writableLength < maxQueued) {
+        paused = false;
+        socket.resume();
+      }
+    };
+    const sink = (reply: Buffer[] | null) => {
+      inFlight--;
+      if (reply !== null && !socket.destroyed) {
+        // Replies produced in the same tick leave in one writev.
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          process.nextTick(uncork);
+        }
+        for (const chunk of frameRecord(reply, maxFragment)) socket.write(chunk);
+      }
+      maybeResume();
+    };
+    const decoder = new RecordDecoder(o.maxRecordSize ?? DEFAULT_MAX_RECORD, (record) => {
+      inFlight++;
+      this.rpc.dispatch(record, info, sink);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch (err) {
+        this.rpc.log.warn({ err, remote: info.remoteAddress }, 'closing connection: bad record framing');
+        socket.destroy();
+        return;
+      }
+      if (!paused && (inFlight >= maxInFlight || socket.writableLength >= maxQueued)) {
+        paused = true;
+        socket.pause();
+      }
+    });
+    socket.on('drain', maybeResume);
+    socket.on('error', (err) => this.rpc.log.debug({ err }, 'connection error'));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      abort.abort();
+    });
+    if (o.idleTimeoutMs !== 0) {
+      socket.setTimeout(o.idleTimeoutMs ?? 10 * 60_000, () => {
+        if (inFlight === 0) socket.destroy();
+      });
+    }
+  }
+
+  /** Stops accepting and closes every connection. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
