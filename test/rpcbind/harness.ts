@@ -54,12 +54,17 @@ export function assertScenario(r: Record<string, unknown>): void {
   assert.equal(r.selfTcpPort, 111);
   assert.equal(r.selfUdpPort, 111);
   assert.ok((r.selfEntries as number) >= 6, 'rpcbind lists itself');
+  assert.equal(r.setOverTcp, true, 'SET over TCP from loopback is accepted');
+  assert.equal(r.ownerOverTcp, 'unknown', 'no credential: owner unknown');
+  assert.equal(r.unsetOverTcp, true);
   assert.equal(r.set, true);
-  assert.equal(r.setAgain, false, 'SET never overwrites');
+  assert.equal(r.setAgain, true, 'the same registration again is accepted (nothing changes)');
+  assert.equal(r.setElsewhere, false, 'SET never overwrites a registration with another address');
   assert.equal(r.setUdp, true);
   assert.equal(r.getportTcp, 1234);
   assert.equal(r.getportUdp, 1235);
   assert.equal(r.getportMissing, 0);
+  assert.equal(r.getportOtherVersion, 1234, 'GETPORT falls back to another version of the program');
   assert.equal(r.getaddrTcp, '127.0.0.1.4.210');
   assert.equal(r.getaddrUdp, '127.0.0.1.4.211');
   assert.equal(r.getversaddr, '127.0.0.1.4.210');

@@ -113,11 +113,13 @@ describe('universal addresses', () => {
 });
 
 describe('registry', () => {
-  test('SET refuses to overwrite; UNSET removes', () => {
+  test('SET refuses to overwrite with another address; UNSET removes', () => {
     const r = new RpcbindRegistry();
     const m = { prog: P, vers: 1, netid: 'tcp', addr: '127.0.0.1.8.1', owner: 'unknown' };
     assert.equal(r.set(m), true);
     assert.equal(r.trySet({ ...m, addr: '127.0.0.1.8.2' }), 'exists');
+    assert.equal(r.trySet({ ...m, owner: 'someone else' }), null, 'the same registration again: accepted');
+    assert.equal(r.get(P, 1, 'tcp')?.owner, 'unknown', '... and nothing changed');
     assert.equal(r.get(P, 1, 'tcp')?.addr, '127.0.0.1.8.1');
     assert.equal(r.set({ ...m, netid: 'udp', addr: '127.0.0.1.8.3' }), true);
     assert.equal(r.size, 2);
@@ -183,6 +185,7 @@ describe('registry', () => {
     assert.equal(r.pmapSet({ prog: P, vers: 1, prot: IPPROTO_TCP, port: 2049 }, 'u'), true);
     assert.equal(r.pmapSet({ prog: P, vers: 1, prot: IPPROTO_UDP, port: 2050 }, 'u'), true);
     assert.equal(r.pmapSet({ prog: P, vers: 1, prot: IPPROTO_UDP, port: 2051 }, 'u'), false);
+    assert.equal(r.pmapSet({ prog: P, vers: 1, prot: IPPROTO_UDP, port: 2050 }, 'u'), true, 'same again');
     assert.equal(
       r.pmapSet({ prog: P, vers: 1, prot: 132, port: 1 }, 'u'),
       false,
@@ -259,7 +262,11 @@ describe('service handlers', () => {
     }
     assert.equal(service.registry.size, 0);
     assert.equal(service.v4.RPCB4_SET(args, ctx({ remoteAddress: '::ffff:127.0.0.1' })), true);
-    assert.equal(service.v4.RPCB4_SET(args, ctx()), false, 'already registered');
+    assert.equal(
+      service.v4.RPCB4_SET({ ...args, r_addr: '127.0.0.1.8.9' }, ctx()),
+      false,
+      'already registered',
+    );
     // Lookups are open to everyone.
     assert.equal(
       service.v4.RPCB4_GETADDR(args, ctx({ remoteAddress: '10.0.0.7', procedure: 3 })),
@@ -428,7 +435,7 @@ describe('client and service over sockets', () => {
     try {
       const m = { prog: P, vers: 7, netid: 'udp', addr: '127.0.0.1.1.1' };
       assert.equal(await v3.set(m), true);
-      assert.equal(await udp.set(m), false);
+      assert.equal(await udp.set({ ...m, addr: '127.0.0.1.1.9' }), false);
       assert.equal(await v3.getaddr(P, 7), '127.0.0.1.1.1');
       assert.equal(await udp.getport(P, 7, 'udp'), 257);
       assert.deepEqual(

@@ -53,8 +53,9 @@ function keyOf(prog: number, vers: number, netid: string): string {
 
 /**
  * The registration table. Keys are (prog, vers, netid); a SET never replaces an existing key
- * (the owner must UNSET first), as rpcbind does, so one service cannot silently take over
- * another's registration. Entries keep their insertion order, which DUMP reports.
+ * with another address (the owner must UNSET first), as rpcbind does, so one service cannot
+ * silently take over another's registration; repeating the same SET is accepted and changes
+ * nothing. Entries keep their insertion order, which DUMP reports.
  */
 export class RpcbindRegistry {
   private readonly entries = new Map<string, RpcbindMapping>();
@@ -81,7 +82,10 @@ export class RpcbindRegistry {
     return null;
   }
 
-  /** Adds a registration. False when (prog, vers, netid) is taken, the mapping invalid, or the table full. */
+  /**
+   * Adds a registration. False when (prog, vers, netid) is registered at another address, the
+   * mapping is invalid, or the table is full.
+   */
   set(m: RpcbindMapping): boolean {
     return this.trySet(m) === null;
   }
@@ -91,7 +95,10 @@ export class RpcbindRegistry {
     const invalid = this.validate(m);
     if (invalid) return invalid;
     const key = keyOf(m.prog, m.vers, m.netid);
-    if (this.entries.has(key)) return 'exists';
+    const existing = this.entries.get(key);
+    // The same registration again is accepted and changes nothing (rpcbind answers TRUE);
+    // another address for a taken key is refused.
+    if (existing) return existing.addr === m.addr ? null : 'exists';
     if (this.entries.size >= this.maxEntries) return 'full';
     this.entries.set(key, { prog: m.prog, vers: m.vers, netid: m.netid, addr: m.addr, owner: m.owner });
     return null;

@@ -38,9 +38,13 @@ async function scenario(): Promise<Record<string, unknown>> {
     const P = 0x2000beef;
     const tcpMapping = { prog: P, vers: 1, netid: 'tcp', addr: '127.0.0.1.4.210' };
     const udpMapping = { prog: P, vers: 1, netid: 'udp', addr: '127.0.0.1.4.211' };
-    if (hasSocket) out.setOverTcp = await attempt(() => tcp.set(tcpMapping));
+    // Over TCP from loopback: Cairn's rpcbind and Debian's both accept it.
+    out.setOverTcp = await attempt(() => tcp.set({ ...tcpMapping, vers: 5 }));
+    out.ownerOverTcp = (await tcp.dump()).find((e) => e.prog === P && e.vers === 5)?.owner ?? null;
+    out.unsetOverTcp = await attempt(() => tcp.unset(P, 5));
     out.set = await admin.set(tcpMapping);
     out.setAgain = await admin.set(tcpMapping);
+    out.setElsewhere = await admin.set({ ...tcpMapping, addr: '127.0.0.1.4.212' });
     out.setUdp = await admin.set(udpMapping);
     out.getportTcp = await tcp.getport(P, 1, 'tcp');
     out.getportUdp = await udp.getport(P, 1, 'udp');
