@@ -10,6 +10,8 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import type { EchoEndpoint } from './endpoint.js';
 
 const MAX_FRAME = 8 << 20;
+/** Reply bytes queued on a connection before the server stops reading it. */
+const MAX_QUEUED = 16 << 20;
 /** Payloads at least this large are written as their own chunk rather than copied. */
 const COPY_LIMIT = 32 * 1024;
 
@@ -77,7 +79,10 @@ export async function serveRaw(host: string): Promise<RawServers> {
         return;
       }
       socket.uncork();
+      // Stop reading while replies queue up, as Cairn's server does past 16 MiB.
+      if (socket.writableLength >= MAX_QUEUED) socket.pause();
     });
+    socket.on('drain', () => socket.resume());
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
   });
@@ -109,7 +114,8 @@ interface Waiter {
 
 /** The TCP echo client: replies come back in order, so calls are matched first in, first out. */
 export class RawTcpEchoClient implements EchoEndpoint {
-  private readonly waiters: Waiter[] = [];
+  /** Calls awaiting replies, oldest at `head`. */
+  private readonly waiters: (Waiter | undefined)[] = [];
   private head = 0;
   private corked = false;
   private readonly uncork = () => {
@@ -119,9 +125,16 @@ export class RawTcpEchoClient implements EchoEndpoint {
 
   private constructor(private readonly socket: Socket) {
     const decoder = new FrameDecoder((frame) => {
-      const w = this.waiters[this.head++];
-      if (this.head === this.waiters.length) {
-        this.waiters.length = 0;
+      const waiters = this.waiters;
+      const w = waiters[this.head];
+      // Drop the reference at once: a resolver keeps its promise, and so the reply, alive.
+      waiters[this.head] = undefined;
+      this.head++;
+      if (this.head === waiters.length) {
+        waiters.length = 0;
+        this.head = 0;
+      } else if (this.head >= 1024) {
+        waiters.splice(0, this.head);
         this.head = 0;
       }
       w?.resolve(frame.subarray(4));
@@ -129,7 +142,8 @@ export class RawTcpEchoClient implements EchoEndpoint {
     socket.on('data', (chunk: Buffer) => decoder.push(chunk));
     socket.on('error', () => {});
     socket.on('close', () => {
-      for (const w of this.waiters.splice(0)) w.reject(new Error('raw echo connection closed'));
+      for (const w of this.waiters.splice(0)) w?.reject(new Error('raw echo connection closed'));
+      this.head = 0;
     });
   }
 
