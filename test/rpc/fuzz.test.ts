@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
+import { pino } from 'pino';
 import * as rpcMsg from '../../src/rpc/gen/rpc_msg.js';
 import { RpcServer, TcpServerTransport, UdpServerTransport } from '../../src/rpc/index.js';
 import * as rpcbindGen from '../../src/rpc/rpcbind/gen/rpcbind.js';
@@ -311,8 +312,10 @@ describe('live RpcServer under hostile input', () => {
   let goodUdp: RpcbindClient;
 
   before(async () => {
-    server = new RpcServer();
-    service = registerRpcbind(server, new RpcbindRegistry(), { forward: { timeoutMs: 100 } });
+    // Every connection the fuzzer breaks is logged as a warning; keep the test output readable.
+    const logger = pino({ level: 'silent' });
+    server = new RpcServer({ logger });
+    service = registerRpcbind(server, new RpcbindRegistry(), { forward: { timeoutMs: 100 }, logger });
     tcp = new TcpServerTransport(server, { port: 0, maxRecordSize: 256 << 10 });
     udp = new UdpServerTransport(server, { port: 0 });
     tcpPort = (await tcp.listen()).port;
