@@ -1,5 +1,5 @@
-// Builds Cairn in two stages: the rpcgen compiler first, then every `src/**/NAME.x` compiled by it
-// into `src/**/gen/NAME.ts`, then the whole tree. Generated files are never committed.
+// Builds Cairn in two stages: the rpcgen compiler first, then every `.x` file under src/ and test/
+// compiled by it into `gen/NAME.ts` beside it, then the whole tree. Generated files are never committed.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
@@ -16,7 +16,10 @@ function run(cmd, args) {
 function findX(dir, out = []) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) findX(p, out);
+    // Fixtures are inputs to rpcgen's own tests, not part of the build.
+    if (statSync(p).isDirectory()) {
+      if (name !== 'fixtures' && name !== 'gen') findX(p, out);
+    }
     else if (name.endsWith('.x')) out.push(p);
   }
   return out;
@@ -28,7 +31,7 @@ const importFrom = (fromDir, target) => {
   const rel = relative(fromDir, join(root, target)).split('\\').join('/');
   return rel.startsWith('.') ? rel : `./${rel}`;
 };
-for (const file of findX(join(root, 'src'))) {
+for (const file of [...findX(join(root, 'src')), ...findX(join(root, 'test'))]) {
   const outDir = join(dirname(file), 'gen');
   mkdirSync(outDir, { recursive: true });
   const opts = [];

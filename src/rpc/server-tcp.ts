@@ -128,6 +128,11 @@ export class TcpServerTransport {
     }
   }
 
+  /** Drops every open connection but keeps listening (clients reconnect and resend). */
+  destroyConnections(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
   /** Stops accepting and closes every connection. */
   async close(): Promise<void> {
     const server = this.server;
