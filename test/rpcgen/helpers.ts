@@ -35,7 +35,9 @@ function importSpec(fromDir: string, target: string): string {
 /** Compiles .x files (paths relative to the repository root) and writes the outputs into `dir`. */
 export function generate(files: readonly string[], dir: string, options: CompileOptions = {}): CompileResult {
   if (!existsSync(XDR_RUNTIME)) {
-    throw new Error(`the compiled XDR runtime is missing at ${XDR_RUNTIME}: build first (npx tsc -p tsconfig.json)`);
+    throw new Error(
+      `the compiled XDR runtime is missing at ${XDR_RUNTIME}: build first (npx tsc -p tsconfig.json)`,
+    );
   }
   const cwd = process.cwd();
   process.chdir(ROOT);
@@ -79,7 +81,11 @@ export async function load<T = Record<string, unknown>>(dir: string, name: strin
     if (!f.endsWith('.ts')) continue;
     const source = ts.sys.readFile(join(dir, f)) ?? '';
     const out = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+      compilerOptions: {
+        module: ts.ModuleKind.ESNext,
+        target: ts.ScriptTarget.ES2022,
+        verbatimModuleSyntax: true,
+      },
       fileName: f,
     });
     writeFileSync(join(dir, f.replace(/\.ts$/, '.js')), out.outputText);

@@ -46,7 +46,11 @@ function roundTrip(m: Mod, name: string, value: unknown): void {
   assert.equal(bytes.length % 4, 0, 'XDR output is a whole number of 4-byte units');
   const back = decodeAll(dec(m, name), bytes);
   assert.deepStrictEqual(normalize(back), normalize(value));
-  assert.deepEqual(encodeToBuffer(enc(m, name), back), bytes, 're-encoding the decoded value gives the same bytes');
+  assert.deepEqual(
+    encodeToBuffer(enc(m, name), back),
+    bytes,
+    're-encoding the decoded value gives the same bytes',
+  );
 }
 
 function expectXdrError(fn: () => unknown, code: string, path: string): void {
@@ -138,7 +142,10 @@ const strict = fc.oneof(
   fc.record({ lv: fc.constantFrom(1, 7), why: ascii(16) }),
   fc.constant({ lv: 8 }),
 );
-const maybeInt = fc.oneof(fc.record({ present: fc.constant(true), value: int32 }), fc.constant({ present: false }));
+const maybeInt = fc.oneof(
+  fc.record({ present: fc.constant(true), value: int32 }),
+  fc.constant({ present: false }),
+);
 const byNumber = fc.oneof(
   fc.constant({ code: 0 }),
   fc.record({ code: fc.constant(3), p: point }),
@@ -269,7 +276,10 @@ describe('the generated module', () => {
     const { readFileSync } = await import('node:fs');
     const text = readFileSync(join(dir, 'everything.ts'), 'utf8');
     assert.match(text, /export type shape =\n {2}\| \{ kind: typeof RED \| typeof GREEN; at: point \}/);
-    assert.match(text, /\| \{ kind: Exclude<color, typeof RED \| typeof GREEN \| typeof BLUE>; other: number \};/);
+    assert.match(
+      text,
+      /\| \{ kind: Exclude<color, typeof RED \| typeof GREEN \| typeof BLUE>; other: number \};/,
+    );
     assert.match(text, /\| \{ present: true; value: number \}\n {2}\| \{ present: false \};/);
     assert.match(text, /\| \{ code: number; data: Uint8Array \};/);
     assert.match(text, /n = r\.readLength\(16, 8\);/, 'a point is at least 8 bytes');
@@ -371,19 +381,41 @@ describe('malformed input fails with a code and a field path', () => {
   test('encoders check values: ranges, fixed lengths, enums, discriminants', () => {
     expectXdrError(() => encodeArrays({ ...goodArrays, three: [1, 2] }), 'XDR_BAD_VALUE', 'three');
     expectXdrError(
-      () => encodeArrays({ ...goodArrays, path: [{ x: 1, y: 1 }, { x: 2 ** 31, y: 0 }] }),
+      () =>
+        encodeArrays({
+          ...goodArrays,
+          path: [
+            { x: 1, y: 1 },
+            { x: 2 ** 31, y: 0 },
+          ],
+        }),
       'XDR_BAD_VALUE',
       'path[1].x',
     );
     expectXdrError(() => encodeArrays({ ...goodArrays, colors: [1, 5] }), 'XDR_BAD_ENUM', 'colors[1]');
-    expectXdrError(() => encodeToBuffer(enc(mod, 'by_unsigned'), { tag: 5, one: 1 }), 'XDR_BAD_DISCRIMINANT', 'tag');
+    expectXdrError(
+      () => encodeToBuffer(enc(mod, 'by_unsigned'), { tag: 5, one: 1 }),
+      'XDR_BAD_DISCRIMINANT',
+      'tag',
+    );
     expectXdrError(() => encodeToBuffer(enc(mod, 'strict'), { lv: 3 }), 'XDR_BAD_ENUM', 'lv');
-    expectXdrError(() => encodeToBuffer(enc(mod, 'scalars'), { ...goodScalars, uh: -1n }), 'XDR_BAD_VALUE', 'uh');
+    expectXdrError(
+      () => encodeToBuffer(enc(mod, 'scalars'), { ...goodScalars, uh: -1n }),
+      'XDR_BAD_VALUE',
+      'uh',
+    );
   });
 
   test('paths nest through structs, unions and arrays', () => {
     expectXdrError(
-      () => encodeToBuffer(enc(mod, 'nested'), { which: 3, many: [{ x: 0, y: 0 }, { x: 0, y: 1.5 }] }),
+      () =>
+        encodeToBuffer(enc(mod, 'nested'), {
+          which: 3,
+          many: [
+            { x: 0, y: 0 },
+            { x: 0, y: 1.5 },
+          ],
+        }),
       'XDR_BAD_VALUE',
       'many[1].y',
     );
@@ -421,8 +453,21 @@ describe('linked lists', () => {
       ],
       'nextentry',
     );
-    expectXdrError(() => encodeToBuffer(enc(mod, 'entry'), list), 'XDR_LENGTH_EXCEEDED', 'nextentry.nextentry.name');
-    const ok = encodeToBuffer(enc(mod, 'entry'), chain([{ fileid: 1n, name: 'a' }, { fileid: 2n, name: 'b' }], 'nextentry'));
+    expectXdrError(
+      () => encodeToBuffer(enc(mod, 'entry'), list),
+      'XDR_LENGTH_EXCEEDED',
+      'nextentry.nextentry.name',
+    );
+    const ok = encodeToBuffer(
+      enc(mod, 'entry'),
+      chain(
+        [
+          { fileid: 1n, name: 'a' },
+          { fileid: 2n, name: 'b' },
+        ],
+        'nextentry',
+      ),
+    );
     const bad = Buffer.from(ok);
     // The second node's "another follows" flag: 8 + 8 bytes into it, after the first node (20 bytes).
     bad.writeInt32BE(2, 20 + 16);
@@ -461,7 +506,14 @@ describe('programs', () => {
       [v1.program, v1.version, v1.programName, v1.versionName, v2.version],
       [0x20000100, 1, 'EVERY_PROG', 'EVERY_V1', 2],
     );
-    assert.deepEqual(Object.keys(v1.procedures), ['EVERY_NULL', 'EVERY_ECHO', 'EVERY_ADD', 'EVERY_GREET', 'EVERY_LIST', 'EVERY_MOVE']);
+    assert.deepEqual(Object.keys(v1.procedures), [
+      'EVERY_NULL',
+      'EVERY_ECHO',
+      'EVERY_ADD',
+      'EVERY_GREET',
+      'EVERY_LIST',
+      'EVERY_MOVE',
+    ]);
     assert.deepEqual(
       Object.values(v1.procedures).map((p) => p.proc),
       [0, 1, 2, 3, 4, 5],
@@ -482,7 +534,11 @@ describe('programs', () => {
       EVERY_NULL: () => undefined,
       EVERY_ADD: (args) => (args as number[])[0] + (args as number[])[1],
       EVERY_GREET: (name) => `hello ${String(name)}`,
-      EVERY_LIST: (n) => chain(Array.from({ length: n as number }, (_, k) => ({ fileid: BigInt(k), name: `e${k}` })), 'nextentry'),
+      EVERY_LIST: (n) =>
+        chain(
+          Array.from({ length: n as number }, (_, k) => ({ fileid: BigInt(k), name: `e${k}` })),
+          'nextentry',
+        ),
       EVERY_MOVE: (args) => {
         const [p, d] = args as [{ x: number; y: number }, number, number];
         return { x: p.x + d, y: p.y - d };
@@ -498,7 +554,9 @@ describe('programs', () => {
         return decodeAll(proc.decodeResult, encodeToBuffer(proc.encodeResult, result));
       },
     };
-    const Client = mod.EVERY_V1_Client as new (c: unknown) => Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const Client = mod.EVERY_V1_Client as new (
+      c: unknown,
+    ) => Record<string, (...a: unknown[]) => Promise<unknown>>;
     const client = new Client(caller);
     assert.equal(await client.EVERY_NULL(), undefined);
     assert.equal(await client.EVERY_ADD([40, 2]), 42);
