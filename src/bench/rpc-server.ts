@@ -1,7 +1,8 @@
 /**
  * The server process of the RPC benchmark: `node rpc-server.js SYSTEM HOST`, SYSTEM one of
  * `cairn`, `grpc`, `raw`. Forked by rpc.ts with an IPC channel; it answers
- * `{type: 'ready', ports}` once listening, `{type: 'stats', stats}` when asked, and exits on
+ * `{type: 'ready', ports}` once listening, `{type: 'stats'}` and `{type: 'cpu'}` (CPU time used so
+ * far, user + system, in µs) when asked, and exits on
  * `{type: 'stop'}` or when its parent goes away (so a crashed benchmark leaves no server behind).
  * Exiting through process.exit lets `--cpu-prof` write its profile.
  */
@@ -11,9 +12,10 @@ export type ServerSystem = 'cairn' | 'grpc' | 'raw';
 export type ServerMessage =
   | { type: 'ready'; system: ServerSystem; ports: { tcp: number; udp?: number } }
   | { type: 'stats'; stats: Record<string, number> }
+  | { type: 'cpu'; micros: number }
   | { type: 'error'; message: string };
 
-export type ParentMessage = { type: 'stop' } | { type: 'stats' };
+export type ParentMessage = { type: 'stop' } | { type: 'stats' } | { type: 'cpu' };
 
 interface Running {
   ports: { tcp: number; udp?: number };
@@ -74,6 +76,10 @@ async function main(): Promise<void> {
   process.on('message', (m: ParentMessage) => {
     if (m.type === 'stop') void stop();
     else if (m.type === 'stats') send({ type: 'stats', stats: running.stats() });
+    else if (m.type === 'cpu') {
+      const u = process.cpuUsage();
+      send({ type: 'cpu', micros: u.user + u.system });
+    }
   });
   process.on('disconnect', () => void stop());
   process.on('SIGTERM', () => void stop());

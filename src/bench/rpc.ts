@@ -220,6 +220,21 @@ class ServerProcess {
     return new ServerProcess(system, child, ports);
   }
 
+  /** CPU time (user + system) the server has used so far, in µs. */
+  cpu(): Promise<number> {
+    return new Promise((res) => {
+      const timer = setTimeout(() => res(Number.NaN), 2000);
+      const onMessage = (m: ServerMessage) => {
+        if (m.type !== 'cpu') return;
+        clearTimeout(timer);
+        this.child.off('message', onMessage);
+        res(m.micros);
+      };
+      this.child.on('message', onMessage);
+      this.send({ type: 'cpu' });
+    });
+  }
+
   stats(): Promise<Record<string, number>> {
     return new Promise((res) => {
       const timer = setTimeout(() => res({}), 2000);
@@ -252,6 +267,9 @@ interface Figure {
   callsPerSec: number;
   p50: number;
   p99: number;
+  /** CPU time per call, client and server, in µs. */
+  clientCpu: number;
+  serverCpu: number;
   errors: number;
   retransmissions: number;
 }
@@ -260,6 +278,10 @@ interface Summary {
   callsPerSec: number;
   p50: number;
   p99: number;
+  clientCpu: number;
+  serverCpu: number;
+  /** Client plus server CPU µs per call. */
+  cpu: number;
   mibPerSec: number;
   minCallsPerSec: number;
   maxCallsPerSec: number;
@@ -384,14 +406,22 @@ export async function run(argv: readonly string[]): Promise<number> {
       const ep = client.endpoint;
       const payload = payloads.get(shape.size);
       const call: Call = payload === undefined ? () => ep.null() : () => ep.echo(payload);
+      const server = servers.get(c.system)!;
       const retransBefore = client.retransmissions();
       latencies.reset();
+      const serverBefore = await server.cpu();
+      const clientBefore = process.cpuUsage();
       const r = await closedLoop(call, inFlight, seconds * 1000, shape.size, latencies);
+      const clientUsed = process.cpuUsage(clientBefore);
+      const serverUsed = (await server.cpu()) - serverBefore;
       const [p50, p99] = latencies.percentiles([50, 99]);
+      const perCall = (micros: number) => (r.calls > 0 ? micros / r.calls : Number.NaN);
       return {
         callsPerSec: r.calls / r.seconds,
         p50,
         p99,
+        clientCpu: perCall(clientUsed.user + clientUsed.system),
+        serverCpu: perCall(serverUsed),
         errors: r.errors,
         retransmissions: client.retransmissions() - retransBefore,
       };
@@ -422,10 +452,15 @@ export async function run(argv: readonly string[]): Promise<number> {
       if (!fs || fs.length === 0) return undefined;
       const cps = fs.map((f) => f.callsPerSec);
       const callsPerSec = median(cps);
+      const clientCpu = median(fs.map((f) => f.clientCpu));
+      const serverCpu = median(fs.map((f) => f.serverCpu));
       return {
         callsPerSec,
         p50: median(fs.map((f) => f.p50)),
         p99: median(fs.map((f) => f.p99)),
+        clientCpu,
+        serverCpu,
+        cpu: median(fs.map((f) => f.clientCpu + f.serverCpu)),
         mibPerSec: shape.size > 0 ? (callsPerSec * shape.size) / MiB : Number.NaN,
         minCallsPerSec: Math.min(...cps),
         maxCallsPerSec: Math.max(...cps),
@@ -451,6 +486,8 @@ export async function run(argv: readonly string[]): Promise<number> {
           fmt(s.p50),
           fmt(s.p99),
           fmt(s.mibPerSec),
+          fmt(s.clientCpu),
+          fmt(s.serverCpu),
           notes.join(', '),
         ]);
       }
@@ -462,7 +499,21 @@ export async function run(argv: readonly string[]): Promise<number> {
     );
     out.push('');
     out.push(
-      table(['case', 'system', 'calls/s', 'range over rounds', 'p50 ms', 'p99 ms', 'MiB/s', ''], rows),
+      table(
+        [
+          'case',
+          'system',
+          'calls/s',
+          'range over rounds',
+          'p50 ms',
+          'p99 ms',
+          'MiB/s',
+          'client µs',
+          'server µs',
+          '',
+        ],
+        rows,
+      ),
     );
 
     // The comparisons: against grpc-js (the peer) and against the raw echo (the ceiling).
@@ -474,7 +525,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       cairnKey: ContenderKey,
       peerKey: ContenderKey,
       peerName: string,
-      metrics: readonly ('calls' | 'p50' | 'p99' | 'mib')[],
+      metrics: readonly ('calls' | 'p50' | 'p99' | 'mib' | 'cpu')[],
       suffix = '',
     ) => {
       const a = summary(shape, inFlight, cairnKey);
@@ -505,6 +556,10 @@ export async function run(argv: readonly string[]): Promise<number> {
               ),
             );
           }
+        } else if (m === 'cpu') {
+          results.push(
+            result(`${metricBase} cpu µs/call @${inFlight}${suffix}`, 'µs', a.cpu, b.cpu, peerName, 'lower'),
+          );
         } else {
           results.push(
             result(`${metricBase} ${m} ms @${inFlight}${suffix}`, 'ms', a[m], b[m], peerName, 'lower'),
@@ -515,8 +570,10 @@ export async function run(argv: readonly string[]): Promise<number> {
     for (const g of groups) {
       const { shape, inFlight } = g;
       const big = shape.size >= MiB;
-      const vsPeer = big ? (['mib', 'calls', 'p50', 'p99'] as const) : (['calls', 'p50', 'p99'] as const);
-      const vsCeiling = big ? (['mib', 'calls', 'p99'] as const) : (['calls', 'p99'] as const);
+      const vsPeer = big
+        ? (['mib', 'calls', 'p50', 'p99', 'cpu'] as const)
+        : (['calls', 'p50', 'p99', 'cpu'] as const);
+      const vsCeiling = big ? (['mib', 'calls', 'p99', 'cpu'] as const) : (['calls', 'p99', 'cpu'] as const);
       compare(`tcp ${shape.label}`, shape, inFlight, 'cairn-tcp', 'grpc', 'grpc-js', vsPeer);
       compare(
         `tcp ${shape.label}`,
