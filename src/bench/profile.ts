@@ -3,10 +3,11 @@
  * servers): the functions with the most self time and the most inclusive time, so a benchmark's
  * hot path can be read without a browser.
  *
- *   node dist/src/bench/profile.js FILE.cpuprofile [--top N] [--filter TEXT]
+ *   node dist/src/bench/profile.js FILE.cpuprofile [--top N] [--filter TEXT] [--callers NAME]
  *
  * `--filter` keeps only functions whose name or file contains TEXT in the inclusive list (for
- * example `dist/src` to see Cairn's own code).
+ * example `dist/src` to see Cairn's own code). `--callers NAME` shows instead which call stacks
+ * the time of the functions named NAME comes from.
  */
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
@@ -53,6 +54,44 @@ function frameName(f: CallFrame): string {
 }
 
 /** Self and inclusive time per function (recursion counted once per sample). */
+/**
+ * Where the time of functions whose name contains `name` comes from: inclusive time of those
+ * functions, attributed to the call stacks (up to `depth` callers) that led to them.
+ */
+export function callers(profile: CpuProfile, name: string, depth = 3): { stack: string; ms: number }[] {
+  const parent = new Map<number, number>();
+  const byId = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const out = new Map<string, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const dt = (profile.timeDeltas[i] ?? 0) / 1000;
+    // Find the outermost frame matching `name` on this sample's stack.
+    let id: number | undefined = profile.samples[i];
+    let match: number | undefined;
+    while (id !== undefined) {
+      const node = byId.get(id);
+      if (!node) break;
+      if (frameName(node.callFrame).includes(name)) match = id;
+      id = parent.get(id);
+    }
+    if (match === undefined) continue;
+    const stack: string[] = [];
+    id = match;
+    for (let d = 0; d <= depth && id !== undefined; d++) {
+      const node = byId.get(id);
+      if (!node) break;
+      stack.push(frameName(node.callFrame));
+      id = parent.get(id);
+    }
+    const key = stack.join(' < ');
+    out.set(key, (out.get(key) ?? 0) + dt);
+  }
+  return [...out.entries()].map(([stack, ms]) => ({ stack, ms })).sort((a, b) => b.ms - a.ms);
+}
+
 export function summarise(profile: CpuProfile): { totalMs: number; functions: FunctionTime[] } {
   const parent = new Map<number, number>();
   const byId = new Map<number, ProfileNode>();
@@ -97,18 +136,30 @@ function main(): void {
   const args = process.argv.slice(2);
   let top = 30;
   let filter = '';
+  let callersOf = '';
   const files: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--top') top = Number(args[++i]);
     else if (args[i] === '--filter') filter = args[++i] ?? '';
+    else if (args[i] === '--callers') callersOf = args[++i] ?? '';
     else files.push(args[i]);
   }
   if (files.length === 0) {
-    console.error('usage: node dist/src/bench/profile.js FILE.cpuprofile [--top N] [--filter TEXT]');
+    console.error(
+      'usage: node dist/src/bench/profile.js FILE.cpuprofile [--top N] [--filter TEXT] [--callers NAME]',
+    );
     process.exit(2);
   }
   for (const file of files) {
-    const { totalMs, functions } = summarise(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
+    const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+    if (callersOf) {
+      console.log(`${file}: callers of ${callersOf}`);
+      for (const c of callers(profile, callersOf).slice(0, top)) {
+        console.log(`  ${c.ms.toFixed(0).padStart(7)} ms  ${c.stack}`);
+      }
+      continue;
+    }
+    const { totalMs, functions } = summarise(profile);
     const pct = (ms: number) => `${((100 * ms) / totalMs).toFixed(1).padStart(5)}%`;
     console.log(`${file}: ${totalMs.toFixed(0)} ms sampled`);
     console.log('  self time:');

@@ -65,6 +65,8 @@ export interface RpcBenchOptions {
   inFlight: number[];
   /** Directory for the server processes' CPU profiles (`--cpu-prof`), if any. */
   profileDir: string | null;
+  /** Extra Node options for the server processes (for example `--trace-gc`). */
+  serverNodeArgs: string[];
 }
 
 const USAGE = `usage: npm run bench -- rpc [options]
@@ -76,7 +78,8 @@ const USAGE = `usage: npm run bench -- rpc [options]
                        raw-tcp, raw-udp (comma-separated; default all)
   --cases LIST         shapes: null, 1k, 1m (default all)
   --in-flight LIST     calls in flight: default 1,64
-  --profile DIR        run the servers under --cpu-prof, writing profiles into DIR`;
+  --profile DIR        run the servers under --cpu-prof, writing profiles into DIR
+  --server-node-args A Node options for the server processes, e.g. '--trace-gc' (output on stderr)`;
 
 export function parseOptions(argv: readonly string[]): RpcBenchOptions {
   const o: RpcBenchOptions = {
@@ -87,6 +90,7 @@ export function parseOptions(argv: readonly string[]): RpcBenchOptions {
     shapes: new Set(SHAPES.map((s) => s.key)),
     inFlight: [...IN_FLIGHT],
     profileDir: null,
+    serverNodeArgs: [],
   };
   const list = (v: string) =>
     v
@@ -147,6 +151,9 @@ export function parseOptions(argv: readonly string[]): RpcBenchOptions {
       case '--profile':
         o.profileDir = resolve(value() ?? '.bench/profiles');
         break;
+      case '--server-node-args':
+        o.serverNodeArgs = (value() ?? '').split(/\s+/).filter((x) => x !== '');
+        break;
       case '--help':
       case '-h':
         throw new UsageError('');
@@ -183,13 +190,15 @@ class ServerProcess {
 
   static async start(
     system: ServerSystem,
-    profileDir: string | null,
+    o: RpcBenchOptions,
     all: Set<ChildProcess>,
   ): Promise<ServerProcess> {
     const entry = join(dirname(fileURLToPath(import.meta.url)), 'rpc-server.js');
-    const execArgv = profileDir
-      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=server-${system}.cpuprofile`]
+    // Never inherit our own Node options: a client run under --cpu-prof must not profile servers.
+    const execArgv = o.profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=server-${system}.cpuprofile`]
       : [];
+    execArgv.push(...o.serverNodeArgs);
     // The server's stdout goes to our stderr: our stdout carries only the report.
     const child = fork(entry, [system, HOST], { stdio: ['ignore', 2, 2, 'ipc'], execArgv });
     all.add(child);
@@ -391,7 +400,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   let clients = new Map<ContenderKey, Client>();
   try {
     for (const system of new Set(contenders.map((c) => c.system))) {
-      servers.set(system, await ServerProcess.start(system, o.profileDir, children));
+      servers.set(system, await ServerProcess.start(system, o, children));
     }
     clients = await connectClients(servers, o.contenders);
 
