@@ -71,8 +71,8 @@ export interface RpcBenchOptions {
 
 const USAGE = `usage: npm run bench -- rpc [options]
   --quick              a short smoke run (2 rounds of 0.1 s), same output shape
-  --duration S         seconds per round per case per system (default 1)
-  --rounds N           rounds; figures are medians over them (default 5)
+  --duration S         seconds per round per case per system (default 0.6)
+  --rounds N           rounds; figures are medians over them (default 8)
   --warmup S           untimed seconds per case per system first (default 0.3)
   --only LIST          systems to run: cairn, grpc, raw, or cairn-tcp, cairn-udp, cairn-drc,
                        raw-tcp, raw-udp (comma-separated; default all)
@@ -83,8 +83,8 @@ const USAGE = `usage: npm run bench -- rpc [options]
 
 export function parseOptions(argv: readonly string[]): RpcBenchOptions {
   const o: RpcBenchOptions = {
-    rounds: 5,
-    duration: 1,
+    rounds: 8,
+    duration: 0.6,
     warmup: 0.3,
     contenders: new Set(CONTENDERS.map((c) => c.key)),
     shapes: new Set(SHAPES.map((s) => s.key)),
