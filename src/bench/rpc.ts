@@ -173,6 +173,8 @@ export class UsageError extends Error {}
 class ServerProcess {
   private exited = false;
   private readonly exitPromise: Promise<void>;
+  /** Rejects if the server exits before it is asked to: a run racing it fails at once. */
+  readonly died: Promise<never>;
 
   private constructor(
     readonly system: ServerSystem,
@@ -186,6 +188,11 @@ class ServerProcess {
     void this.exitPromise.then(() => {
       this.exited = true;
     });
+    this.died = this.exitPromise.then(() => {
+      throw new Error(`${system} server exited during the benchmark (${child.signalCode ?? child.exitCode})`);
+    });
+    // Only runs racing it observe the rejection; stopping on purpose must not be unhandled.
+    this.died.catch(() => {});
   }
 
   static async start(
@@ -420,7 +427,11 @@ export async function run(argv: readonly string[]): Promise<number> {
       latencies.reset();
       const serverBefore = await server.cpu();
       const clientBefore = process.cpuUsage();
-      const r = await closedLoop(call, inFlight, seconds * 1000, shape.size, latencies);
+      // A server that dies would leave calls waiting for their deadlines: fail the run instead.
+      const r = await Promise.race([
+        closedLoop(call, inFlight, seconds * 1000, shape.size, latencies),
+        server.died,
+      ]);
       const clientUsed = process.cpuUsage(clientBefore);
       const serverUsed = (await server.cpu()) - serverBefore;
       const [p50, p99] = latencies.percentiles([50, 99]);
