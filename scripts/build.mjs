@@ -19,8 +19,7 @@ function findX(dir, out = []) {
     // Fixtures are inputs to rpcgen's own tests, not part of the build.
     if (statSync(p).isDirectory()) {
       if (name !== 'fixtures' && name !== 'gen') findX(p, out);
-    }
-    else if (name.endsWith('.x')) out.push(p);
+    } else if (name.endsWith('.x')) out.push(p);
   }
   return out;
 }

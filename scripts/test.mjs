@@ -24,8 +24,11 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Servers under test log failures they handle on purpose; set CAIRN_LOG_LEVEL to see them.
+const env = { ...process.env, CAIRN_LOG_LEVEL: process.env.CAIRN_LOG_LEVEL ?? 'silent' };
 const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], {
   cwd: root,
+  env,
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);

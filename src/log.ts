@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { destination, type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -9,7 +9,7 @@ let root: Logger | undefined;
  * tests run with `warn`). Components take a child logger so every line names its source.
  */
 export function rootLogger(): Logger {
-  root ??= pino({ level: process.env.CAIRN_LOG_LEVEL ?? 'info', base: { pid: process.pid } }, pino.destination(2));
+  root ??= pino({ level: process.env.CAIRN_LOG_LEVEL ?? 'info', base: { pid: process.pid } }, destination(2));
   return root;
 }
 

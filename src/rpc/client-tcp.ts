@@ -1,8 +1,8 @@
-import { type Socket, connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { type PendingCall, RpcClient, type RpcClientOptions } from './client.js';
 import { RpcClosedError, RpcConnectionError } from './errors.js';
+import { frameRecord, RecordDecoder } from './record.js';
 import { DEFAULT_MAX_RECORD } from './server-tcp.js';
-import { RecordDecoder, frameRecord } from './record.js';
 
 export interface TcpClientOptions extends RpcClientOptions {
   host: string;
@@ -51,7 +51,9 @@ export class TcpRpcClient extends RpcClient {
     return new Promise<void>((resolve, reject) => {
       const socket = connect({ host: this.opts.host, port: this.opts.port, noDelay: true });
       this.socket = socket;
-      const decoder = new RecordDecoder(this.opts.maxRecordSize ?? DEFAULT_MAX_RECORD, (rec) => this.handleReply(rec));
+      const decoder = new RecordDecoder(this.opts.maxRecordSize ?? DEFAULT_MAX_RECORD, (rec) =>
+        this.handleReply(rec),
+      );
       socket.on('data', (chunk: Buffer) => {
         try {
           decoder.push(chunk);
@@ -72,13 +74,15 @@ export class TcpRpcClient extends RpcClient {
         this.connected = false;
         this.connecting = null;
         this.socket = null;
-        if (!wasConnected) reject(new RpcConnectionError(`cannot connect to ${this.opts.host}:${this.opts.port}`));
+        if (!wasConnected)
+          reject(new RpcConnectionError(`cannot connect to ${this.opts.host}:${this.opts.port}`));
         if (this.closed) return;
         // Calls written on the dead connection go back in the queue for the next one.
         if (this.opts.resendOnReconnect !== false) {
           for (const p of this.pending.values()) if (!this.queue.includes(p)) this.queue.push(p);
         } else {
-          for (const p of [...this.pending.values()]) this.fail(p, new RpcConnectionError('connection closed'));
+          for (const p of [...this.pending.values()])
+            this.fail(p, new RpcConnectionError('connection closed'));
         }
         if (this.queue.length > 0) this.scheduleReconnect();
       });

@@ -1,4 +1,4 @@
-import { type Socket, createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type PendingCall, RpcClient, type RpcClientOptions } from './client.js';
 import { RpcClosedError, RpcProtocolError } from './errors.js';
@@ -32,7 +32,11 @@ export class UdpRpcClient extends RpcClient {
   constructor(options: UdpClientOptions) {
     super(options);
     this.opts = options;
-    this.rtt = new RttEstimator(options.initialRtoMs ?? 500, options.minRtoMs ?? 20, options.maxRtoMs ?? 10_000);
+    this.rtt = new RttEstimator(
+      options.initialRtoMs ?? 500,
+      options.minRtoMs ?? 20,
+      options.maxRtoMs ?? 10_000,
+    );
   }
 
   private open(): Promise<Socket> {
@@ -58,7 +62,11 @@ export class UdpRpcClient extends RpcClient {
       return;
     }
     if (this.socket) this.sendAttempt(this.socket, p);
-    else this.open().then((s) => this.sendAttempt(s, p), (e: Error) => this.fail(p, e));
+    else
+      this.open().then(
+        (s) => this.sendAttempt(s, p),
+        (e: Error) => this.fail(p, e),
+      );
   }
 
   private sendAttempt(socket: Socket, p: PendingCall): void {
@@ -83,7 +91,9 @@ export class UdpRpcClient extends RpcClient {
 
   protected async transmitOneWay(message: Buffer[]): Promise<void> {
     const socket = await this.open();
-    await new Promise<void>((resolve, reject) => socket.send(datagram(message), (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      socket.send(datagram(message), (err) => (err ? reject(err) : resolve())),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { XdrReader, XdrWriter } from '../xdr/index.js';
-import { type ClientCredential, NULL_AUTH, encodeCredential } from './auth.js';
+import { type ClientCredential, encodeCredential, NULL_AUTH } from './auth.js';
 import {
   RpcAbortedError,
   RpcAuthError,
@@ -15,19 +15,19 @@ import {
 } from './errors.js';
 import {
   CALL,
+  decode_rpc_msg,
+  encode_rpc_msg,
   GARBAGE_ARGS,
   MSG_ACCEPTED,
+  type opaque_auth,
   PROC_UNAVAIL,
   PROG_MISMATCH,
   PROG_UNAVAIL,
   REPLY,
   RPC_MISMATCH,
   SUCCESS,
-  decode_rpc_msg,
-  encode_rpc_msg,
-  type opaque_auth,
 } from './gen/rpc_msg.js';
-import { type ClientInterceptor, type OutgoingCall, compose } from './interceptors.js';
+import { type ClientInterceptor, compose, type OutgoingCall } from './interceptors.js';
 import type { CallOptions, ProcedureDefinition, RpcCaller } from './stub.js';
 
 export interface RpcClientOptions {
@@ -90,13 +90,31 @@ export abstract class RpcClient implements RpcCaller {
     args: A,
     options: CallOptions = {},
   ): Promise<R> {
-    return this.invoke({ program, version, procedure: procedure as ProcedureDefinition, args, options }) as Promise<R>;
+    return this.invoke({
+      program,
+      version,
+      procedure: procedure as ProcedureDefinition,
+      args,
+      options,
+    }) as Promise<R>;
   }
 
   /** Sends a call that expects no reply (the server registered it as one-way). */
-  async oneWay<A>(program: number, version: number, procedure: ProcedureDefinition<A, unknown>, args: A): Promise<void> {
+  async oneWay<A>(
+    program: number,
+    version: number,
+    procedure: ProcedureDefinition<A, unknown>,
+    args: A,
+  ): Promise<void> {
     if (this.closed) throw new RpcClosedError();
-    const message = this.encode(this.allocateXid(), program, version, procedure as ProcedureDefinition, args, {});
+    const message = this.encode(
+      this.allocateXid(),
+      program,
+      version,
+      procedure as ProcedureDefinition,
+      args,
+      {},
+    );
     await this.transmitOneWay(message);
   }
 
@@ -224,7 +242,11 @@ export abstract class RpcClient implements RpcCaller {
     const body = msg.body.rbody;
     if (body.stat !== MSG_ACCEPTED) {
       const rr = body.rreply;
-      p.reject(rr.stat === RPC_MISMATCH ? new RpcVersionMismatchError(rr.mismatch.low, rr.mismatch.high) : new RpcAuthError(rr.auth));
+      p.reject(
+        rr.stat === RPC_MISMATCH
+          ? new RpcVersionMismatchError(rr.mismatch.low, rr.mismatch.high)
+          : new RpcAuthError(rr.auth),
+      );
       return;
     }
     const data = body.areply.reply_data;

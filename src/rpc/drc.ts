@@ -21,7 +21,11 @@ export interface DrcOptions {
   maxReplyBytes: number;
 }
 
-export const DEFAULT_DRC_OPTIONS: DrcOptions = { maxEntries: 4096, maxBytes: 16 << 20, maxReplyBytes: 64 << 10 };
+export const DEFAULT_DRC_OPTIONS: DrcOptions = {
+  maxEntries: 4096,
+  maxBytes: 16 << 20,
+  maxReplyBytes: 64 << 10,
+};
 
 export type DrcLookup = { kind: 'new' } | { kind: 'waiting' } | { kind: 'replay'; reply: Buffer | null };
 
@@ -48,7 +52,8 @@ export class DuplicateRequestCache {
     this.entries.delete(key);
     this.entries.set(key, e);
     if (e.done) return { kind: 'replay', reply: e.reply };
-    (e.waiters ??= []).push(sink);
+    if (e.waiters == null) e.waiters = [];
+    e.waiters.push(sink);
     return { kind: 'waiting' };
   }
 

@@ -1,8 +1,8 @@
 export type { ClientCredential } from './auth.js';
 export { encodeCredential, parseCredential } from './auth.js';
 export { RpcClient, type RpcClientOptions } from './client.js';
-export { TcpRpcClient, type TcpClientOptions } from './client-tcp.js';
-export { UdpRpcClient, type UdpClientOptions } from './client-udp.js';
+export { type TcpClientOptions, TcpRpcClient } from './client-tcp.js';
+export { type UdpClientOptions, UdpRpcClient } from './client-udp.js';
 export type { AuthSysCredential, CallContext, Credential } from './context.js';
 export { DuplicateRequestCache } from './drc.js';
 export * from './errors.js';

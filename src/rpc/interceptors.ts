@@ -1,6 +1,5 @@
-import type { ProcedureDefinition } from './stub.js';
 import type { CallContext } from './context.js';
-import type { CallOptions } from './stub.js';
+import type { CallOptions, ProcedureDefinition } from './stub.js';
 
 /** A call as a server interceptor sees it, after the arguments were decoded. */
 export interface IncomingCall {
@@ -24,10 +23,16 @@ export interface OutgoingCall {
   readonly options: CallOptions;
 }
 
-export type ClientInterceptor = (call: OutgoingCall, next: (call: OutgoingCall) => Promise<unknown>) => Promise<unknown>;
+export type ClientInterceptor = (
+  call: OutgoingCall,
+  next: (call: OutgoingCall) => Promise<unknown>,
+) => Promise<unknown>;
 
 /** Composes interceptors around a terminal function, outermost first. */
-export function compose<C, R>(interceptors: readonly ((c: C, next: (c: C) => R) => R)[], terminal: (c: C) => R): (c: C) => R {
+export function compose<C, R>(
+  interceptors: readonly ((c: C, next: (c: C) => R) => R)[],
+  terminal: (c: C) => R,
+): (c: C) => R {
   let fn = terminal;
   for (let i = interceptors.length - 1; i >= 0; i--) {
     const ic = interceptors[i];

@@ -1,4 +1,4 @@
-import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { frameRecord, RecordDecoder } from './record.js';
 import type { RpcServer, TransportInfo } from './server.js';
 
@@ -73,14 +73,27 @@ export class TcpServerTransport {
       signal: abort.signal,
     };
     let inFlight = 0;
+    // Records already read past the in-flight limit wait here (at most one socket chunk's worth,
+    // since reading pauses as soon as this is non-empty).
+    const backlog: Buffer[] = [];
     let paused = false;
     let corked = false;
     const uncork = () => {
       corked = false;
       socket.uncork();
     };
+    const dispatch = (record: Buffer) => {
+      inFlight++;
+      this.rpc.dispatch(record, info, sink);
+    };
+    let draining = false;
     const maybeResume = () => {
-      if (paused && inFlight < maxInFlight && socket.writableLength < maxQueued) {
+      // A handler may answer synchronously, re-entering here from dispatch: let the outer loop work.
+      if (draining) return;
+      draining = true;
+      while (backlog.length > 0 && inFlight < maxInFlight) dispatch(backlog.shift() as Buffer);
+      draining = false;
+      if (paused && backlog.length === 0 && inFlight < maxInFlight && socket.writableLength < maxQueued) {
         paused = false;
         socket.resume();
       }
@@ -99,8 +112,8 @@ export class TcpServerTransport {
       maybeResume();
     };
     const decoder = new RecordDecoder(o.maxRecordSize ?? DEFAULT_MAX_RECORD, (record) => {
-      inFlight++;
-      this.rpc.dispatch(record, info, sink);
+      if (inFlight < maxInFlight && backlog.length === 0) dispatch(record);
+      else backlog.push(record);
     });
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -110,7 +123,7 @@ export class TcpServerTransport {
         socket.destroy();
         return;
       }
-      if (!paused && (inFlight >= maxInFlight || socket.writableLength >= maxQueued)) {
+      if (!paused && (backlog.length > 0 || inFlight >= maxInFlight || socket.writableLength >= maxQueued)) {
         paused = true;
         socket.pause();
       }
@@ -118,6 +131,7 @@ export class TcpServerTransport {
     socket.on('drain', maybeResume);
     socket.on('error', (err) => this.rpc.log.debug({ err }, 'connection error'));
     socket.on('close', () => {
+      backlog.length = 0;
       this.sockets.delete(socket);
       abort.abort();
     });

@@ -1,4 +1,4 @@
-import { type Socket, type RemoteInfo, createSocket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import type { RpcServer, TransportInfo } from './server.js';
 

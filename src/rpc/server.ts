@@ -1,8 +1,8 @@
-import { XdrError, XdrReader, XdrWriter } from '../xdr/index.js';
 import { componentLogger, type Logger } from '../log.js';
+import { XdrError, XdrReader, XdrWriter } from '../xdr/index.js';
 import { NULL_AUTH, parseCredential } from './auth.js';
 import type { CallContext, Credential } from './context.js';
-import { DEFAULT_DRC_OPTIONS, DuplicateRequestCache, type DrcOptions, argumentDigest } from './drc.js';
+import { argumentDigest, DEFAULT_DRC_OPTIONS, type DrcOptions, DuplicateRequestCache } from './drc.js';
 import {
   RpcAuthError,
   RpcError,
@@ -15,6 +15,9 @@ import {
 import {
   AUTH_ERROR,
   CALL,
+  type call_body,
+  decode_rpc_msg,
+  encode_rpc_msg,
   GARBAGE_ARGS,
   MSG_ACCEPTED,
   MSG_DENIED,
@@ -23,14 +26,11 @@ import {
   PROG_UNAVAIL,
   REPLY,
   RPC_MISMATCH,
+  type rpc_msg,
   SUCCESS,
   SYSTEM_ERR,
-  decode_rpc_msg,
-  encode_rpc_msg,
-  type call_body,
-  type rpc_msg,
 } from './gen/rpc_msg.js';
-import { type IncomingCall, type ServerInterceptor, compose } from './interceptors.js';
+import { compose, type IncomingCall, type ServerInterceptor } from './interceptors.js';
 import type { ProcedureDefinition, ProgramDefinition } from './stub.js';
 
 /** Where a server transport delivers a call, and where the reply goes. */
@@ -96,7 +96,8 @@ export class RpcServer {
   readonly stats: ServerStats = { calls: 0, garbage: 0, dropped: 0, drcHits: 0, systemErrors: 0 };
 
   constructor(options: RpcServerOptions = {}) {
-    this.drc = options.drc === false ? null : new DuplicateRequestCache({ ...DEFAULT_DRC_OPTIONS, ...options.drc });
+    this.drc =
+      options.drc === false ? null : new DuplicateRequestCache({ ...DEFAULT_DRC_OPTIONS, ...options.drc });
     this.log = options.logger ?? componentLogger('rpc-server');
     const terminal = (call: IncomingCall) => {
       const reg = this.lookup(call.ctx.program, call.ctx.version, call.ctx.procedure);
@@ -140,7 +141,8 @@ export class RpcServer {
   /** Registered (program, version) pairs, for rpcbind. */
   registered(): { program: number; version: number }[] {
     const out: { program: number; version: number }[] = [];
-    for (const [program, versions] of this.programs) for (const version of versions.keys()) out.push({ program, version });
+    for (const [program, versions] of this.programs)
+      for (const version of versions.keys()) out.push({ program, version });
     return out;
   }
 
@@ -262,13 +264,20 @@ export class RpcServer {
     w.skip(RESERVED);
     encode_rpc_msg(w, {
       xid,
-      body: { mtype: REPLY, rbody: { stat: MSG_ACCEPTED, areply: { verf: NULL_AUTH, reply_data: SUCCESS_DATA } } },
+      body: {
+        mtype: REPLY,
+        rbody: { stat: MSG_ACCEPTED, areply: { verf: NULL_AUTH, reply_data: SUCCESS_DATA } },
+      },
     });
     try {
       def.encodeResult(w, result);
     } catch (e) {
       // The handler returned something its own result type cannot encode: a server bug.
-      return this.errorReply(xid, new RpcSystemError(`result of ${def.name} does not encode`, { cause: e }), def.name);
+      return this.errorReply(
+        xid,
+        new RpcSystemError(`result of ${def.name} does not encode`, { cause: e }),
+        def.name,
+      );
     }
     return w.finishChunks();
   }
@@ -293,7 +302,10 @@ export class RpcServer {
     w.skip(RESERVED);
     encode_rpc_msg(w, {
       xid,
-      body: { mtype: REPLY, rbody: { stat: MSG_ACCEPTED, areply: { verf: NULL_AUTH, reply_data: data as never } } },
+      body: {
+        mtype: REPLY,
+        rbody: { stat: MSG_ACCEPTED, areply: { verf: NULL_AUTH, reply_data: data as never } },
+      },
     });
     return w.finishChunks();
   }

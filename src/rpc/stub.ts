@@ -4,7 +4,6 @@
  */
 import type { Decoder, Encoder } from '../xdr/index.js';
 import type { ClientCredential } from './auth.js';
-import type { CallContext } from './context.js';
 
 export type { CallContext } from './context.js';
 

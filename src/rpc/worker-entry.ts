@@ -6,13 +6,21 @@ const mod = (await import(workerData.module as string)) as Record<string, (arg: 
 parentPort!.on('message', async (m: { fn: string; arg: unknown }) => {
   const fn = mod[m.fn];
   if (typeof fn !== 'function') {
-    parentPort!.postMessage({ ok: false, code: 'WORKER_NO_SUCH_FUNCTION', error: `no exported function ${m.fn}` });
+    parentPort!.postMessage({
+      ok: false,
+      code: 'WORKER_NO_SUCH_FUNCTION',
+      error: `no exported function ${m.fn}`,
+    });
     return;
   }
   try {
     const value = await fn(m.arg);
     parentPort!.postMessage({ ok: true, value });
   } catch (e) {
-    parentPort!.postMessage({ ok: false, code: 'WORKER_TASK_FAILED', error: e instanceof Error ? e.message : String(e) });
+    parentPort!.postMessage({
+      ok: false,
+      code: 'WORKER_TASK_FAILED',
+      error: e instanceof Error ? e.message : String(e),
+    });
   }
 });

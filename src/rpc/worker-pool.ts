@@ -46,7 +46,9 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(new URL('./worker-entry.js', import.meta.url), { workerData: { module: this.moduleUrl } });
+    const worker = new Worker(new URL('./worker-entry.js', import.meta.url), {
+      workerData: { module: this.moduleUrl },
+    });
     worker.unref();
     const slot: Slot = { worker, task: null };
     worker.on('message', (m: { ok: boolean; value?: unknown; error?: string; code?: string }) => {
@@ -88,7 +90,9 @@ export class WorkerPool {
   run<R = unknown>(fn: string, arg: unknown, transfer: readonly ArrayBuffer[] = []): Promise<R> {
     if (this.closed) return Promise.reject(new WorkerPoolError('WORKER_POOL_CLOSED', 'the pool is closed'));
     if (this.queue.length >= this.maxQueue) {
-      return Promise.reject(new WorkerPoolError('WORKER_POOL_FULL', `more than ${this.maxQueue} tasks queued`));
+      return Promise.reject(
+        new WorkerPoolError('WORKER_POOL_FULL', `more than ${this.maxQueue} tasks queued`),
+      );
     }
     return new Promise<R>((resolve, reject) => {
       const wrapped = (v: unknown) => {
@@ -112,7 +116,8 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.queue.splice(0)) t.reject(new WorkerPoolError('WORKER_POOL_CLOSED', 'the pool is closed'));
+    for (const t of this.queue.splice(0))
+      t.reject(new WorkerPoolError('WORKER_POOL_CLOSED', 'the pool is closed'));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DuplicateRequestCache, argumentDigest } from '../../src/rpc/drc.js';
+import { argumentDigest, DuplicateRequestCache } from '../../src/rpc/drc.js';
 import { RttEstimator } from '../../src/rpc/rtt.js';
 
 test('the DRC runs a call once, replays it, and hands waiters the reply', () => {
   const drc = new DuplicateRequestCache({ maxEntries: 10, maxBytes: 1000, maxReplyBytes: 100 });
-  assert.deepEqual(drc.begin('a', () => {}), { kind: 'new' });
+  assert.deepEqual(
+    drc.begin('a', () => {}),
+    { kind: 'new' },
+  );
   const waited: (Buffer | null)[] = [];
-  assert.deepEqual(drc.begin('a', (r) => waited.push(r)), { kind: 'waiting' });
+  assert.deepEqual(
+    drc.begin('a', (r) => waited.push(r)),
+    { kind: 'waiting' },
+  );
   const reply = Buffer.from('reply');
   drc.complete('a', reply);
   assert.deepEqual(waited, [reply]);

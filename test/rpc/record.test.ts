@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { RecordDecoder, frameRecord } from '../../src/rpc/record.js';
+import { frameRecord, RecordDecoder } from '../../src/rpc/record.js';
 
 function withReserved(body: Buffer): Buffer[] {
   return [Buffer.concat([Buffer.alloc(4), body])];
@@ -14,7 +14,9 @@ test('records survive any split of the byte stream and any fragment size (proper
       fc.integer({ min: 1, max: 4000 }),
       fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 20 }),
       (records, maxFragment, cuts) => {
-        const stream = Buffer.concat(records.flatMap((r) => frameRecord(withReserved(Buffer.from(r)), maxFragment)));
+        const stream = Buffer.concat(
+          records.flatMap((r) => frameRecord(withReserved(Buffer.from(r)), maxFragment)),
+        );
         const got: Buffer[] = [];
         const d = new RecordDecoder(1 << 20, (rec) => got.push(Buffer.from(rec)));
         let off = 0;
@@ -24,7 +26,10 @@ test('records survive any split of the byte stream and any fragment size (proper
           d.push(stream.subarray(off, off + n));
           off += n;
         }
-        assert.deepEqual(got.map((b) => [...b]), records.map((r) => [...r]));
+        assert.deepEqual(
+          got.map((b) => [...b]),
+          records.map((r) => [...r]),
+        );
         assert.equal(d.buffered, 0);
       },
     ),
@@ -44,7 +49,7 @@ test('multi-fragment framing marks only the last fragment', () => {
 test('a record larger than the limit is refused before it is buffered', () => {
   const d = new RecordDecoder(1000, () => assert.fail('no record expected'));
   const header = Buffer.alloc(4);
-  header.writeUInt32BE(0x80000000 | 2000);
+  header.writeUInt32BE((0x80000000 | 2000) >>> 0);
   assert.throws(() => d.push(header), { code: 'RPC_RECORD_TOO_LARGE' });
   const d2 = new RecordDecoder(1000, () => assert.fail('no record expected'));
   const frag = Buffer.alloc(604);

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { XdrReader, XdrWriter } from '../../src/xdr/index.js';
+import { CALL, decode_rpc_msg, encode_rpc_msg } from '../../src/rpc/gen/rpc_msg.js';
 import {
   type CallContext,
   type ClientInterceptor,
+  frameRecord,
   type ProcedureDefinition,
+  RecordDecoder,
   RpcAuthError,
   RpcServer,
   type ServerInterceptor,
@@ -15,10 +17,8 @@ import {
   UdpRpcClient,
   UdpServerTransport,
   WorkerPool,
-  frameRecord,
-  RecordDecoder,
 } from '../../src/rpc/index.js';
-import { CALL, decode_rpc_msg, encode_rpc_msg } from '../../src/rpc/gen/rpc_msg.js';
+import { XdrReader, XdrWriter } from '../../src/xdr/index.js';
 import {
   CALC_PROG,
   CALC_V1_Client,
@@ -39,7 +39,17 @@ class Deferred<T = void> {
 }
 
 /** A CALC server with hooks the tests steer. */
-function calcHandler(state: { count: bigint; notes: string[]; onCount?: () => void; noteSeen?: Deferred; active: number; maxActive: number }, pool: WorkerPool): CALC_V1_Handler {
+function calcHandler(
+  state: {
+    count: bigint;
+    notes: string[];
+    onCount?: () => void;
+    noteSeen?: Deferred;
+    active: number;
+    maxActive: number;
+  },
+  pool: WorkerPool,
+): CALC_V1_Handler {
   return {
     CALC_NULL() {},
     CALC_ADD(p) {
@@ -82,7 +92,14 @@ function calcHandler(state: { count: bigint; notes: string[]; onCount?: () => vo
 }
 
 describe('ONC RPC runtime over real sockets', () => {
-  const state = { count: 0n, notes: [] as string[], onCount: undefined as (() => void) | undefined, noteSeen: undefined as Deferred | undefined, active: 0, maxActive: 0 };
+  const state = {
+    count: 0n,
+    notes: [] as string[],
+    onCount: undefined as (() => void) | undefined,
+    noteSeen: undefined as Deferred | undefined,
+    active: 0,
+    maxActive: 0,
+  };
   const pool = new WorkerPool({ module: new URL('./hash-worker.js', import.meta.url), size: 1 });
   const order: string[] = [];
   const serverLog: ServerInterceptor = (call, next) => {
@@ -90,7 +107,10 @@ describe('ONC RPC runtime over real sockets', () => {
     return next(call);
   };
   const rpc = new RpcServer({ interceptors: [serverLog] });
-  rpc.addProgram(CALC_V1_program, calcHandler(state, pool), { oneWay: ['CALC_NOTE'], idempotent: ['CALC_ECHO'] });
+  rpc.addProgram(CALC_V1_program, calcHandler(state, pool), {
+    oneWay: ['CALC_NOTE'],
+    idempotent: ['CALC_ECHO'],
+  });
   rpc.addProgram(CALC_V3_program, { CALC3_NULL() {} });
   const tcp = new TcpServerTransport(rpc, { maxFragmentSize: 100_000, maxCallsInFlight: 4 });
   const udp = new UdpServerTransport(rpc);
@@ -98,7 +118,13 @@ describe('ONC RPC runtime over real sockets', () => {
   let udpPort = 0;
   const clients: { close(): Promise<void> }[] = [];
   const tcpClient = (extra: Partial<ConstructorParameters<typeof TcpRpcClient>[0]> = {}) => {
-    const c = new TcpRpcClient({ host: '127.0.0.1', port: tcpPort, credential: ROOT, timeoutMs: 10_000, ...extra });
+    const c = new TcpRpcClient({
+      host: '127.0.0.1',
+      port: tcpPort,
+      credential: ROOT,
+      timeoutMs: 10_000,
+      ...extra,
+    });
     clients.push(c);
     return c;
   };
@@ -117,13 +143,18 @@ describe('ONC RPC runtime over real sockets', () => {
   for (const transport of ['tcp', 'udp'] as const) {
     test(`${transport}: calls, results and many calls in flight`, async () => {
       const raw =
-        transport === 'tcp' ? tcpClient() : new UdpRpcClient({ host: '127.0.0.1', port: udpPort, credential: ROOT });
+        transport === 'tcp'
+          ? tcpClient()
+          : new UdpRpcClient({ host: '127.0.0.1', port: udpPort, credential: ROOT });
       if (transport === 'udp') clients.push(raw);
       const calc = new CALC_V1_Client(raw);
       await calc.CALC_NULL();
       assert.equal(await calc.CALC_ADD({ a: 40, b: 2 }), 42);
       const sums = await Promise.all(Array.from({ length: 500 }, (_, i) => calc.CALC_ADD({ a: i, b: i })));
-      assert.deepEqual(sums, Array.from({ length: 500 }, (_, i) => 2 * i));
+      assert.deepEqual(
+        sums,
+        Array.from({ length: 500 }, (_, i) => 2 * i),
+      );
       const blob = Buffer.alloc(transport === 'tcp' ? 3 << 20 : 60_000, 0x5a);
       blob[17] = 1;
       assert.deepEqual(Buffer.from(await calc.CALC_ECHO(blob)), blob);
@@ -138,15 +169,29 @@ describe('ONC RPC runtime over real sockets', () => {
 
     test(`${transport}: every error status reaches the caller as its class`, async () => {
       const raw =
-        transport === 'tcp' ? tcpClient() : new UdpRpcClient({ host: '127.0.0.1', port: udpPort, credential: ROOT });
+        transport === 'tcp'
+          ? tcpClient()
+          : new UdpRpcClient({ host: '127.0.0.1', port: udpPort, credential: ROOT });
       if (transport === 'udp') clients.push(raw);
       const calc = new CALC_V1_Client(raw);
-      await assert.rejects(calc.CALC_FAIL(1), (e: RpcAuthError) => e.code === 'RPC_AUTH_ERROR' && e.stat === 5);
+      await assert.rejects(
+        calc.CALC_FAIL(1),
+        (e: RpcAuthError) => e.code === 'RPC_AUTH_ERROR' && e.stat === 5,
+      );
       await assert.rejects(calc.CALC_FAIL(2), { code: 'RPC_SYSTEM_ERR' });
-      const add = CALC_V1_program.procedures.CALC_ADD as ProcedureDefinition<{ a: number; b: number }, number>;
+      const add = CALC_V1_program.procedures.CALC_ADD as ProcedureDefinition<
+        { a: number; b: number },
+        number
+      >;
       await assert.rejects(raw.call(0x20000002, 1, add, { a: 1, b: 2 }), { code: 'RPC_PROG_UNAVAIL' });
-      await assert.rejects(raw.call(CALC_PROG, 2, add, { a: 1, b: 2 }), { code: 'RPC_PROG_MISMATCH', low: 1, high: 3 });
-      await assert.rejects(raw.call(CALC_PROG, 1, { ...add, proc: 99 }, { a: 1, b: 2 }), { code: 'RPC_PROC_UNAVAIL' });
+      await assert.rejects(raw.call(CALC_PROG, 2, add, { a: 1, b: 2 }), {
+        code: 'RPC_PROG_MISMATCH',
+        low: 1,
+        high: 3,
+      });
+      await assert.rejects(raw.call(CALC_PROG, 1, { ...add, proc: 99 }, { a: 1, b: 2 }), {
+        code: 'RPC_PROC_UNAVAIL',
+      });
       const short: ProcedureDefinition<number, number> = {
         ...add,
         encodeArgs: (w, v) => w.writeInt(v),
@@ -161,7 +206,13 @@ describe('ONC RPC runtime over real sockets', () => {
     const w = new XdrWriter();
     w.skip(4);
     const nobody = { flavor: 0, body: new Uint8Array(0) };
-    encode_rpc_msg(w, { xid: 77, body: { mtype: CALL, cbody: { rpcvers: 3, prog: CALC_PROG, vers: 1, proc: 0, cred: nobody, verf: nobody } } });
+    encode_rpc_msg(w, {
+      xid: 77,
+      body: {
+        mtype: CALL,
+        cbody: { rpcvers: 3, prog: CALC_PROG, vers: 1, proc: 0, cred: nobody, verf: nobody },
+      },
+    });
     const socket = connect(tcpPort, '127.0.0.1');
     const reply = await new Promise<Buffer>((resolve) => {
       const d = new RecordDecoder(1 << 20, resolve);
@@ -243,7 +294,12 @@ describe('ONC RPC runtime over real sockets', () => {
       }
       if (clientAddr) relay.send(m, clientAddr.port, clientAddr.address);
     });
-    const client = new UdpRpcClient({ host: '127.0.0.1', port: relay.address().port, initialRtoMs: 30, credential: ROOT });
+    const client = new UdpRpcClient({
+      host: '127.0.0.1',
+      port: relay.address().port,
+      initialRtoMs: 30,
+      credential: ROOT,
+    });
     clients.push(client);
     const calc = new CALC_V1_Client(client);
     const before = state.count;
@@ -284,7 +340,8 @@ describe('ONC RPC runtime over real sockets', () => {
     await state.noteSeen.promise;
     assert.deepEqual(state.notes, ['first']);
     await raw.batch(() => {
-      for (let i = 0; i < 10; i++) void raw.oneWay(CALC_PROG, 1, CALC_V1_program.procedures.CALC_NOTE, `b${i}`);
+      for (let i = 0; i < 10; i++)
+        void raw.oneWay(CALC_PROG, 1, CALC_V1_program.procedures.CALC_NOTE, `b${i}`);
     });
     // A call on the same connection is dispatched after the batch: its reply orders them.
     await new CALC_V1_Client(raw).CALC_NULL();

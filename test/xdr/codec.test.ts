@@ -3,7 +3,11 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { XdrError, XdrReader, XdrWriter, xdrErrorAt } from '../../src/xdr/index.js';
 
-function roundTrip<T>(write: (w: XdrWriter, v: T) => void, read: (r: XdrReader) => T, v: T): { bytes: Buffer; back: T } {
+function roundTrip<T>(
+  write: (w: XdrWriter, v: T) => void,
+  read: (r: XdrReader) => T,
+  v: T,
+): { bytes: Buffer; back: T } {
   const w = new XdrWriter(8);
   write(w, v);
   const bytes = w.finish();
@@ -38,13 +42,62 @@ test('every primitive round-trips (property)', () => {
       fc.float({ noNaN: true }),
       fc.boolean(),
       (i, u, h, uh, d, f, b) => {
-        assert.equal(roundTrip((w, v) => w.writeInt(v), (r) => r.readInt(), i).back, i);
-        assert.equal(roundTrip((w, v) => w.writeUint(v), (r) => r.readUint(), u).back, u);
-        assert.equal(roundTrip((w, v) => w.writeHyper(v), (r) => r.readHyper(), h).back, h);
-        assert.equal(roundTrip((w, v) => w.writeUhyper(v), (r) => r.readUhyper(), uh).back, uh);
-        assert.equal(roundTrip((w, v) => w.writeDouble(v), (r) => r.readDouble(), d).back, d);
-        assert.equal(roundTrip((w, v) => w.writeFloat(v), (r) => r.readFloat(), f).back, f);
-        assert.equal(roundTrip((w, v) => w.writeBool(v), (r) => r.readBool(), b).back, b);
+        assert.equal(
+          roundTrip(
+            (w, v) => w.writeInt(v),
+            (r) => r.readInt(),
+            i,
+          ).back,
+          i,
+        );
+        assert.equal(
+          roundTrip(
+            (w, v) => w.writeUint(v),
+            (r) => r.readUint(),
+            u,
+          ).back,
+          u,
+        );
+        assert.equal(
+          roundTrip(
+            (w, v) => w.writeHyper(v),
+            (r) => r.readHyper(),
+            h,
+          ).back,
+          h,
+        );
+        assert.equal(
+          roundTrip(
+            (w, v) => w.writeUhyper(v),
+            (r) => r.readUhyper(),
+            uh,
+          ).back,
+          uh,
+        );
+        assert.equal(
+          roundTrip(
+            (w, v) => w.writeDouble(v),
+            (r) => r.readDouble(),
+            d,
+          ).back,
+          d,
+        );
+        assert.equal(
+          roundTrip(
+            (w, v) => w.writeFloat(v),
+            (r) => r.readFloat(),
+            f,
+          ).back,
+          f,
+        );
+        assert.equal(
+          roundTrip(
+            (w, v) => w.writeBool(v),
+            (r) => r.readBool(),
+            b,
+          ).back,
+          b,
+        );
       },
     ),
   );
@@ -52,16 +105,35 @@ test('every primitive round-trips (property)', () => {
 
 test('opaque and strings round-trip with zero padding (property)', () => {
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 70_000 }), fc.string({ unit: 'grapheme', maxLength: 300 }), (data, s) => {
-      const o = roundTrip((w, v) => w.writeOpaque(v), (r) => r.readOpaque(), data);
-      assert.deepEqual(new Uint8Array(o.back), data);
-      const padded = (data.length + 3) & ~3;
-      assert.equal(o.bytes.length, 4 + padded);
-      for (let i = 4 + data.length; i < o.bytes.length; i++) assert.equal(o.bytes[i], 0);
-      assert.equal(roundTrip((w, v) => w.writeString(v), (r) => r.readString(), s).back, s);
-      const f = roundTrip((w, v) => w.writeFixedOpaque(v, data.length), (r) => r.readFixedOpaque(data.length), data);
-      assert.deepEqual(new Uint8Array(f.back), data);
-    }),
+    fc.property(
+      fc.uint8Array({ maxLength: 70_000 }),
+      fc.string({ unit: 'grapheme', maxLength: 300 }),
+      (data, s) => {
+        const o = roundTrip<Uint8Array>(
+          (w, v) => w.writeOpaque(v),
+          (r) => r.readOpaque(),
+          data,
+        );
+        assert.deepEqual(new Uint8Array(o.back), data);
+        const padded = (data.length + 3) & ~3;
+        assert.equal(o.bytes.length, 4 + padded);
+        for (let i = 4 + data.length; i < o.bytes.length; i++) assert.equal(o.bytes[i], 0);
+        assert.equal(
+          roundTrip(
+            (w, v) => w.writeString(v),
+            (r) => r.readString(),
+            s,
+          ).back,
+          s,
+        );
+        const f = roundTrip<Uint8Array>(
+          (w, v) => w.writeFixedOpaque(v, data.length),
+          (r) => r.readFixedOpaque(data.length),
+          data,
+        );
+        assert.deepEqual(new Uint8Array(f.back), data);
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -107,7 +179,10 @@ function decodeError(bytes: number[] | Buffer, fn: (r: XdrReader) => unknown): X
 
 test('hostile lengths fail before allocation, with a typed error', () => {
   assert.equal(decodeError([0xff, 0xff, 0xff, 0xff], (r) => r.readOpaque()).code, 'XDR_SHORT_BUFFER');
-  assert.equal(decodeError([0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0], (r) => r.readOpaque(8)).code, 'XDR_LENGTH_EXCEEDED');
+  assert.equal(
+    decodeError([0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0], (r) => r.readOpaque(8)).code,
+    'XDR_LENGTH_EXCEEDED',
+  );
   assert.equal(decodeError([0, 0, 0x10, 0], (r) => r.readLength(1 << 20, 4)).code, 'XDR_SHORT_BUFFER');
   assert.equal(decodeError([0, 0, 0], (r) => r.readInt()).code, 'XDR_SHORT_BUFFER');
   assert.equal(decodeError([0, 0, 0, 2], (r) => r.readBool()).code, 'XDR_BAD_BOOL');

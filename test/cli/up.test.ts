@@ -1,0 +1,52 @@
+// `cairn up` as a user runs it: a real process, its rpcbind queried over TCP, a clean stop.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { RPCBPROG, RpcbindClient } from '../../src/rpc/rpcbind/index.js';
+import { runCommand, spawnProcess } from '../support/process.js';
+import { withTempDir } from '../support/tmp.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js');
+
+test('cairn up runs a node that answers on rpcbind and stops cleanly on SIGTERM', async () => {
+  await withTempDir('cairn-up', async (dir) => {
+    const data = join(dir, 'data');
+    const node = spawnProcess(
+      process.execPath,
+      [CLI, 'up', '--nodes', '1', '--data', data, '--rpcbind-port', '0'],
+      {
+        env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' },
+      },
+    );
+    const line = await node.waitForLine(/rpcbind\s+127\.0\.0\.1:\d+/);
+    const port = Number(/:(\d+)/.exec(line)?.[1]);
+    assert.ok(existsSync(join(data, 'node.lock')), 'the data directory is locked while the node runs');
+
+    const second = await runCommand(process.execPath, [CLI, 'up', '--data', data, '--rpcbind-port', '0']);
+    assert.equal(second.code, 1, 'a second node on the same data directory is refused');
+    assert.match(second.stderr, /in use by process \d+/);
+
+    const rpcbind = new RpcbindClient({ port });
+    try {
+      const maps = await rpcbind.pmapDump();
+      assert.ok(
+        maps.some((m) => m.prog === RPCBPROG && m.port === port),
+        'rpcbind lists itself',
+      );
+    } finally {
+      rpcbind.close();
+    }
+    const status = await node.stop('SIGTERM');
+    assert.equal(status.code, 0, node.describeOutput());
+    assert.ok(!existsSync(join(data, 'node.lock')), 'the lock is released on stop');
+  });
+});
+
+test('cairn up rejects bad arguments with a message and exit status 2', async () => {
+  for (const args of [['up'], ['up', '--data', '/tmp/x', '--nodes', 'zero'], ['up', '--bogus']]) {
+    const r = await runCommand(process.execPath, [CLI, ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /usage: cairn up|--nodes/);
+  }
+});
