@@ -27,7 +27,6 @@ export class UdpRpcClient extends RpcClient {
   readonly rtt: RttEstimator;
   retransmissions = 0;
   private readonly opts: UdpClientOptions;
-  private readonly retryTimers = new Map<number, NodeJS.Timeout>();
 
   constructor(options: UdpClientOptions) {
     super(options);
@@ -73,18 +72,19 @@ export class UdpRpcClient extends RpcClient {
     if (this.pending.get(p.xid) !== p) return;
     const attempt = p.transmissions++;
     if (attempt > 0) this.retransmissions++;
-    p.sentAt = performance.now();
+    const now = performance.now();
+    p.sentAt = now;
+    p.retryAt = now + this.rtt.rto(attempt);
     socket.send(datagram(p.message));
-    const t = setTimeout(() => this.sendAttempt(socket, p), this.rtt.rto(attempt));
-    this.retryTimers.set(p.xid, t);
+    this.wakeAt(p.retryAt);
+  }
+
+  protected override retry(p: PendingCall): void {
+    if (this.socket) this.sendAttempt(this.socket, p);
+    else p.retryAt = Number.POSITIVE_INFINITY;
   }
 
   protected override onSettled(p: PendingCall, replied: boolean): void {
-    const t = this.retryTimers.get(p.xid);
-    if (t) {
-      clearTimeout(t);
-      this.retryTimers.delete(p.xid);
-    }
     // Karn: only calls answered on their first transmission say anything about the RTT.
     if (replied && p.transmissions === 1) this.rtt.sample(performance.now() - p.sentAt);
   }

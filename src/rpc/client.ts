@@ -28,6 +28,7 @@ import {
   SUCCESS,
 } from './gen/rpc_msg.js';
 import { type ClientInterceptor, compose, type OutgoingCall } from './interceptors.js';
+import { PendingTable } from './pending.js';
 import type { CallOptions, ProcedureDefinition, RpcCaller } from './stub.js';
 
 export interface RpcClientOptions {
@@ -40,32 +41,58 @@ export interface RpcClientOptions {
 }
 
 /** A call waiting for its reply. */
-export interface PendingCall {
-  xid: number;
-  program: number;
-  proc: number;
-  /** The encoded call, first 4 bytes reserved for a record mark; kept for retransmission. */
-  message: Buffer[];
-  decode: (r: XdrReader) => unknown;
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout | null;
+export class PendingCall {
+  resolve: (v: unknown) => void = noop;
+  reject: (e: Error) => void = noop;
   /** Transmissions so far (UDP retransmission, TCP resend after reconnect). */
-  transmissions: number;
-  sentAt: number;
-  abortCleanup: (() => void) | null;
+  transmissions = 0;
+  /** performance.now() of the last transmission. */
+  sentAt = 0;
+  /** performance.now() past which the call fails with RPC_TIMEOUT. */
+  deadline: number;
+  /** performance.now() at which the transport wants `retry` called (UDP); Infinity if never. */
+  retryAt = Number.POSITIVE_INFINITY;
+  abortCleanup: (() => void) | null = null;
+
+  constructor(
+    readonly xid: number,
+    readonly program: number,
+    readonly proc: number,
+    /** The encoded call, first 4 bytes reserved for a record mark; kept for retransmission. */
+    readonly message: Buffer[],
+    readonly decode: (r: XdrReader) => unknown,
+    readonly timeoutMs: number,
+    now: number,
+  ) {
+    this.deadline = now + timeoutMs;
+  }
 }
+
+function noop(): void {}
 
 const RESERVED = 4;
 const NO_VERIFIER = NULL_AUTH;
+const NO_OPTIONS: CallOptions = Object.freeze({});
 
 /**
  * The transport-independent part of an ONC RPC client: XIDs, encoding, matching replies to
  * calls, deadlines, aborts, interceptors and a bound on calls in flight. Subclasses move bytes.
  */
 export abstract class RpcClient implements RpcCaller {
-  protected readonly pending = new Map<number, PendingCall>();
+  protected readonly pending = new PendingTable<PendingCall>();
   private readonly waiting: (() => void)[] = [];
+  /**
+   * One timer per client serves every call's deadline and the transport's retransmissions: it is
+   * armed for the earliest of them and, when it fires, sweeps the table. Calls issued with the
+   * same timeout never move it, so the common call costs no timer work at all.
+   */
+  private timer: NodeJS.Timeout | null = null;
+  /** When the armed timer fires (performance.now() scale); Infinity when none is armed. */
+  private timerAt = Number.POSITIVE_INFINITY;
+  /** The timer holds the process open only while calls are pending, as their own timers did. */
+  private timerRefed = false;
+  private readonly onTimer = () => this.sweep();
+  private readonly direct: boolean;
   private nextXid = (Math.random() * 0x100000000) >>> 0;
   private readonly credential: opaque_auth;
   private readonly credentialCache = new WeakMap<ClientCredential, opaque_auth>();
@@ -81,6 +108,7 @@ export abstract class RpcClient implements RpcCaller {
     const terminal = (call: OutgoingCall) => this.send(call);
     const ics = options.interceptors ?? [];
     this.invoke = ics.length === 0 ? terminal : compose<OutgoingCall, Promise<unknown>>(ics, terminal);
+    this.direct = ics.length === 0;
   }
 
   call<A, R>(
@@ -88,8 +116,12 @@ export abstract class RpcClient implements RpcCaller {
     version: number,
     procedure: ProcedureDefinition<A, R>,
     args: A,
-    options: CallOptions = {},
+    options: CallOptions = NO_OPTIONS,
   ): Promise<R> {
+    // Without interceptors there is no call object to build.
+    if (this.direct) {
+      return this.start(program, version, procedure as ProcedureDefinition, args, options) as Promise<R>;
+    }
     return this.invoke({
       program,
       version,
@@ -128,7 +160,7 @@ export abstract class RpcClient implements RpcCaller {
     do {
       xid = this.nextXid;
       this.nextXid = (this.nextXid + 1) >>> 0;
-    } while (this.pending.has(xid));
+    } while (!this.pending.free(xid));
     return xid;
   }
 
@@ -171,41 +203,105 @@ export abstract class RpcClient implements RpcCaller {
     return w.finishChunks();
   }
 
-  private async send(call: OutgoingCall): Promise<unknown> {
-    if (this.closed) throw new RpcClosedError();
-    const { options } = call;
-    if (options.signal?.aborted) throw new RpcAbortedError({ cause: options.signal.reason });
-    if (this.pending.size >= this.maxInFlight) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-      if (this.closed) throw new RpcClosedError();
+  private send(call: OutgoingCall): Promise<unknown> {
+    return this.start(call.program, call.version, call.procedure, call.args, call.options);
+  }
+
+  private start(
+    program: number,
+    version: number,
+    procedure: ProcedureDefinition,
+    args: unknown,
+    options: CallOptions,
+  ): Promise<unknown> {
+    if (this.closed) return Promise.reject(new RpcClosedError());
+    if (options.signal?.aborted) {
+      return Promise.reject(new RpcAbortedError({ cause: options.signal.reason }));
     }
+    if (this.pending.size >= this.maxInFlight) {
+      return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() =>
+        this.begin(program, version, procedure, args, options),
+      );
+    }
+    return this.begin(program, version, procedure, args, options);
+  }
+
+  private begin(
+    program: number,
+    version: number,
+    procedure: ProcedureDefinition,
+    args: unknown,
+    options: CallOptions,
+  ): Promise<unknown> {
+    if (this.closed) return Promise.reject(new RpcClosedError());
     const xid = this.allocateXid();
-    const message = this.encode(xid, call.program, call.version, call.procedure, call.args, options);
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    return new Promise<unknown>((resolve, reject) => {
-      const p: PendingCall = {
-        xid,
-        program: call.program,
-        proc: call.procedure.proc,
-        message,
-        decode: call.procedure.decodeResult,
-        resolve,
-        reject,
-        timer: null,
-        transmissions: 0,
-        sentAt: 0,
-        abortCleanup: null,
-      };
-      p.timer = setTimeout(() => this.fail(p, new RpcTimeoutError(timeoutMs)), timeoutMs);
-      const signal = options.signal;
-      if (signal) {
-        const onAbort = () => this.fail(p, new RpcAbortedError({ cause: signal.reason }));
-        signal.addEventListener('abort', onAbort, { once: true });
-        p.abortCleanup = () => signal.removeEventListener('abort', onAbort);
-      }
-      this.pending.set(xid, p);
-      this.transmit(p);
+    let message: Buffer[];
+    try {
+      message = this.encode(xid, program, version, procedure, args, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const now = performance.now();
+    const p = new PendingCall(
+      xid,
+      program,
+      procedure.proc,
+      message,
+      procedure.decodeResult,
+      options.timeoutMs ?? this.timeoutMs,
+      now,
+    );
+    const promise = new Promise<unknown>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
     });
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = () => this.fail(p, new RpcAbortedError({ cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.abortCleanup = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.pending.add(p);
+    if (!this.timerRefed) {
+      this.timerRefed = true;
+      this.timer?.ref();
+    }
+    this.wakeAt(p.deadline);
+    this.transmit(p);
+    return promise;
+  }
+
+  /** Makes sure the timer fires no later than `at`; transports call it for retransmissions. */
+  protected wakeAt(at: number): void {
+    if (at >= this.timerAt) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - performance.now())));
+    if (!this.timerRefed) this.timer.unref();
+  }
+
+  /** Fails calls past their deadline, retries those the transport asked for, re-arms. */
+  private sweep(): void {
+    this.timer = null;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const p of this.pending.values()) {
+      if (p.deadline <= now) {
+        this.fail(p, new RpcTimeoutError(p.timeoutMs));
+        continue;
+      }
+      if (p.retryAt <= now) this.retry(p, now);
+      if (this.pending.get(p.xid) !== p) continue;
+      if (p.deadline < next) next = p.deadline;
+      if (p.retryAt < next) next = p.retryAt;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.wakeAt(next);
+  }
+
+  /** Called by the timer once `p.retryAt` has passed; the transport retransmits and moves it. */
+  protected retry(p: PendingCall, _now: number): void {
+    p.retryAt = Number.POSITIVE_INFINITY;
   }
 
   /** Ends a pending call with an error (timeout, abort, closed transport). */
@@ -216,12 +312,14 @@ export abstract class RpcClient implements RpcCaller {
   }
 
   private settle(p: PendingCall, replied: boolean): void {
-    this.pending.delete(p.xid);
-    if (p.timer) clearTimeout(p.timer);
-    p.abortCleanup?.();
+    this.pending.delete(p);
+    if (p.abortCleanup !== null) p.abortCleanup();
+    if (this.pending.size === 0 && this.timerRefed) {
+      this.timerRefed = false;
+      this.timer?.unref();
+    }
     this.onSettled(p, replied);
-    const next = this.waiting.shift();
-    if (next) next();
+    if (this.waiting.length > 0) this.waiting.shift()!();
   }
 
   /** Hook for transports (UDP clears its retransmission timer, records an RTT sample). */
@@ -277,8 +375,11 @@ export abstract class RpcClient implements RpcCaller {
 
   /** Fails every pending and waiting call; used on close. */
   protected failAll(e: Error): void {
-    for (const p of [...this.pending.values()]) this.fail(p, e);
+    for (const p of this.pending.values()) this.fail(p, e);
     for (const w of this.waiting.splice(0)) w();
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Number.POSITIVE_INFINITY;
   }
 
   /** Sends (or queues until connected) one call; may be called again to retransmit. */
