@@ -1,0 +1,957 @@
+/**
+ * The node's durable store: records in one LMDB environment (DIR/meta), file content in
+ * immutable, checksummed block files (DIR/blocks/xx/yy/<id>) referenced from chunk records.
+ * docs/STORAGE.md describes the layout, the write paths and what a crash leaves at each point.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Database, open as openLmdb, type RootDatabase } from 'lmdb';
+import { componentLogger, type Logger } from '../log.js';
+import { type BlockIO, NodeBlockIO } from './block-io.js';
+import {
+  isNoSpace,
+  StoreClosedError,
+  StoreConflictError,
+  StoreCorruptError,
+  StoreError,
+  StoreFullError,
+  StoreInvalidError,
+} from './errors.js';
+import { decodeKey, encodeKey, prefixEnd } from './keys.js';
+import type {
+  FileId,
+  FileWrite,
+  Key,
+  RangeOptions,
+  Store,
+  StoreStats,
+  Versioned,
+  WriteOptions,
+  WriteTx,
+} from './types.js';
+
+/** Bytes of file content per chunk (and so the largest block). Fixed when a store is created. */
+export const DEFAULT_CHUNK_SIZE = 1 << 20;
+/** A chunk whose content is at most this long lives in its record, not in a block file. */
+export const DEFAULT_INLINE_MAX = 4096;
+/** LMDB's map is address space, not disk: generous by default. */
+export const DEFAULT_MAP_SIZE = 256 * 2 ** 30;
+/** Bytes of the sha256 kept per block. */
+export const CHECKSUM_BYTES = 16;
+/** Largest file size (and offset + length of a write) the store accepts. */
+export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
+/** Verified block contents kept in memory (blocks are immutable, so the cache is never stale). */
+export const DEFAULT_BLOCK_CACHE_BYTES = 32 << 20;
+
+const FORMAT_VERSION = 1;
+
+export interface StoreOptions {
+  /** The data directory: DIR/meta holds LMDB, DIR/blocks the block files. Created if missing. */
+  dir: string;
+  /** LMDB map size in bytes (virtual address space; the file grows only as needed). */
+  mapSize?: number;
+  /** Chunk size for a new store; an existing store keeps the one it was created with. */
+  chunkSize?: number;
+  /** Largest chunk content kept inline in its record, for a new store. */
+  inlineMax?: number;
+  blockCacheBytes?: number;
+  /** The block file I/O layer (the seam for the power-loss crash mode). */
+  io?: BlockIO;
+  /**
+   * Open LMDB at its last flushed transaction even when the machine did not reboot (lmdb-js's
+   * safeRestore): what a power loss leaves, for the crash mode of later issues.
+   */
+  safeRestore?: boolean;
+  logger?: Logger;
+}
+
+/** A chunk's record. Either a block (`b`, `n`, `h`) or inline bytes (`i`); `s` is the valid length. */
+interface ChunkRec {
+  /** Block id. */
+  b?: string;
+  /** The block file's length. */
+  n?: number;
+  /** sha256 of the block file, truncated to CHECKSUM_BYTES. */
+  h?: Uint8Array;
+  /** Inline content (exactly `s` bytes). */
+  i?: Uint8Array;
+  /** Valid length: bytes at and past it read as zeros (a truncate needs no I/O). */
+  s: number;
+}
+
+/** A chunk whose current block was written UNSTABLE; `keep` is the last stable record it replaced. */
+interface DirtyRec {
+  keep: ChunkRec | null;
+}
+
+interface FormatRec {
+  version: number;
+  chunkSize: number;
+  inlineMax: number;
+}
+
+/** The chunk record changed between planning a write and linking it: plan again. */
+class ChunkChanged extends Error {}
+/** A block file was not there; the caller re-reads the record (it may have been replaced). */
+class BlockMissing extends Error {}
+
+function checksum(data: Uint8Array): Buffer {
+  return createHash('sha256').update(data).digest().subarray(0, CHECKSUM_BYTES);
+}
+
+function sameRec(a: ChunkRec | undefined, b: ChunkRec | undefined): boolean {
+  if (!a || !b) return a === b;
+  if (a.s !== b.s || a.b !== b.b || a.n !== b.n) return false;
+  if (a.i || b.i) return !!a.i && !!b.i && Buffer.compare(a.i, b.i) === 0;
+  return true;
+}
+
+function chunkKey(file: FileId, chunk: number): Buffer {
+  return encodeKey([file, chunk]);
+}
+
+function checkFileId(file: FileId): void {
+  if (!Number.isSafeInteger(file) || file < 0) throw new StoreInvalidError(`bad file id ${file}`);
+}
+
+function checkRange(what: string, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new StoreInvalidError(`${what}: bad offset ${offset} or length ${length}`);
+  }
+  if (offset + length > MAX_FILE_SIZE) throw new StoreInvalidError(`${what}: past the largest file size`);
+}
+
+/** A small LRU of verified block contents by id. */
+class BlockCache {
+  private readonly map = new Map<string, Uint8Array>();
+  private bytes = 0;
+  constructor(private readonly limit: number) {}
+  get(id: string): Uint8Array | undefined {
+    const v = this.map.get(id);
+    if (v) {
+      this.map.delete(id);
+      this.map.set(id, v);
+    }
+    return v;
+  }
+  set(id: string, data: Uint8Array): void {
+    if (data.length > this.limit || this.map.has(id)) return;
+    this.map.set(id, data);
+    this.bytes += data.length;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.limit) break;
+      this.map.delete(k);
+      this.bytes -= v.length;
+    }
+  }
+  delete(id: string): void {
+    const v = this.map.get(id);
+    if (v) {
+      this.map.delete(id);
+      this.bytes -= v.length;
+    }
+  }
+}
+
+interface ChunkPlan {
+  chunk: number;
+  key: Buffer;
+  old: ChunkRec | undefined;
+  rec: ChunkRec;
+}
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const store = new LmdbStore(options);
+  try {
+    await store.init();
+  } catch (e) {
+    await store.abandon();
+    throw e;
+  }
+  return store;
+}
+
+export class LmdbStore implements Store {
+  readonly bootVerifier: Uint8Array = randomBytes(8);
+  readonly dir: string;
+  readonly blocksDir: string;
+  private readonly io: BlockIO;
+  private readonly log: Logger;
+  private readonly env: RootDatabase;
+  private readonly records: Database<unknown, Buffer>;
+  private readonly chunks: Database<ChunkRec, Buffer>;
+  private readonly dirty: Database<DirtyRec, Buffer>;
+  private readonly free: Database<number, string>;
+  private readonly meta: Database<unknown, string>;
+  private chunkSize = DEFAULT_CHUNK_SIZE;
+  private inlineMax = DEFAULT_INLINE_MAX;
+  private epoch = 0;
+  private seq = 0;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly cache: BlockCache;
+  private readonly dirs = new Map<string, Promise<void>>();
+  private readonly fileQueues = new Map<FileId, Promise<unknown>>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private toFree: string[] = [];
+  private reaping: Promise<void> | undefined;
+
+  constructor(private readonly options: StoreOptions) {
+    this.dir = options.dir;
+    this.blocksDir = join(options.dir, 'blocks');
+    this.io = options.io ?? new NodeBlockIO();
+    this.log = options.logger ?? componentLogger('store');
+    this.cache = new BlockCache(options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES);
+    mkdirSync(join(options.dir, 'meta'), { recursive: true });
+    mkdirSync(this.blocksDir, { recursive: true });
+    this.env = openLmdb({
+      path: join(options.dir, 'meta', 'data.mdb'),
+      mapSize: options.mapSize ?? DEFAULT_MAP_SIZE,
+      maxDbs: 8,
+      // Explicit, so no default change in lmdb-js can weaken what sync() and durable mean here.
+      noSync: false,
+      noMetaSync: false,
+      overlappingSync: true,
+      // Not in lmdb-js's typings, but read by its open().
+      ...({ safeRestore: options.safeRestore ?? false } as object),
+    });
+    this.records = this.env.openDB<unknown, Buffer>('records', { useVersions: true, keyEncoding: 'binary' });
+    this.chunks = this.env.openDB<ChunkRec, Buffer>('chunks', { keyEncoding: 'binary' });
+    this.dirty = this.env.openDB<DirtyRec, Buffer>('dirty', { keyEncoding: 'binary' });
+    this.free = this.env.openDB<number, string>('free', {});
+    this.meta = this.env.openDB<unknown, string>('meta', {});
+  }
+
+  /** Opening: format, a new epoch, recovery of unstable chunks, freeing, and the orphan sweep after a crash. */
+  async init(): Promise<void> {
+    const format = this.meta.get('format') as FormatRec | undefined;
+    if (format) {
+      if (format.version !== FORMAT_VERSION) {
+        throw new StoreError('STORE_FORMAT', `store format ${format.version}, this build reads ${FORMAT_VERSION}`);
+      }
+      this.chunkSize = format.chunkSize;
+      this.inlineMax = format.inlineMax;
+    } else {
+      this.chunkSize = this.options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+      this.inlineMax = Math.min(this.options.inlineMax ?? DEFAULT_INLINE_MAX, this.chunkSize);
+      if (!Number.isSafeInteger(this.chunkSize) || this.chunkSize < 512) {
+        throw new StoreInvalidError(`chunk size ${this.chunkSize}`);
+      }
+    }
+    const wasClean = (this.meta.get('clean') as boolean | undefined) ?? true;
+    this.epoch = ((this.meta.get('epoch') as number | undefined) ?? 0) + 1;
+    // The epoch is durable before any block of it is written, so block ids never repeat.
+    await this.txn(() => {
+      if (!format) {
+        this.meta.putSync('format', {
+          version: FORMAT_VERSION,
+          chunkSize: this.chunkSize,
+          inlineMax: this.inlineMax,
+        } satisfies FormatRec);
+      }
+      this.meta.putSync('epoch', this.epoch);
+      this.meta.putSync('clean', false);
+    });
+    await this.env.flushed;
+    await this.recoverDirty();
+    if (!wasClean) await this.sweepOrphans();
+    const pending: string[] = [];
+    for (const { key } of this.free.getRange({})) pending.push(String(key));
+    if (pending.length > 0) this.reap(pending);
+  }
+
+  /** Closes LMDB after a failed init. */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    try {
+      await this.env.close();
+    } catch {}
+  }
+
+  // ---- records
+
+  get<T>(key: Key): Versioned<T> | undefined {
+    this.checkOpen();
+    return this.getEntry<T>(key);
+  }
+
+  range<T>(prefix: Key, options?: RangeOptions): Iterable<Versioned<T>> {
+    this.checkOpen();
+    return this.rangeOf<T>(prefix, options);
+  }
+
+  private getEntry<T>(key: Key): Versioned<T> | undefined {
+    const e = this.records.getEntry(encodeKey(key));
+    if (!e) return undefined;
+    return { key: [...key], version: e.version ?? 0, value: e.value as T };
+  }
+
+  private *rangeOf<T>(prefix: Key, options: RangeOptions = {}): Generator<Versioned<T>> {
+    const p = encodeKey(prefix);
+    const pEnd = prefixEnd(p);
+    let lo = p;
+    let hi = pEnd;
+    if (options.start) {
+      const s = encodeKey(options.start);
+      if (Buffer.compare(s, lo) > 0) lo = s;
+    }
+    if (options.end) {
+      const e = encodeKey(options.end);
+      if (Buffer.compare(e, hi) < 0) hi = e;
+    }
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    if (limit <= 0 || Buffer.compare(lo, hi) >= 0) return;
+    let n = 0;
+    // Reverse: walk down from `hi` and stop below `lo`, so both ends keep the same meaning
+    // (start inclusive, end exclusive) whatever lmdb-js does with its own bounds in reverse.
+    const it = options.reverse
+      ? this.records.getRange({ start: hi, reverse: true, versions: true })
+      : this.records.getRange({ start: lo, end: hi, versions: true });
+    for (const { key, value, version } of it) {
+      const k = key as Buffer;
+      if (options.reverse) {
+        if (Buffer.compare(k, hi) >= 0) continue;
+        if (Buffer.compare(k, lo) < 0) return;
+      }
+      yield { key: decodeKey(k), version: version ?? 0, value: value as T };
+      if (++n >= limit) return;
+    }
+  }
+
+  write<T>(fn: (tx: WriteTx) => T, options: WriteOptions = {}): Promise<T> {
+    return this.track(async () => {
+      const freed: string[] = [];
+      const result = await this.txn(() => {
+        const tx = new Tx(this, freed);
+        try {
+          const r = fn(tx);
+          if (r && typeof (r as { then?: unknown }).then === 'function') {
+            throw new StoreInvalidError('a write transaction callback must be synchronous');
+          }
+          return r;
+        } finally {
+          tx.active = false;
+        }
+      });
+      this.reap(freed);
+      if (options.durable) await this.env.flushed;
+      return result;
+    });
+  }
+
+  async sync(): Promise<void> {
+    this.checkOpen();
+    await this.env.flushed;
+  }
+
+  // ---- the parts of WriteTx that touch internal tables
+
+  /** @internal */
+  txGet<T>(key: Key): Versioned<T> | undefined {
+    return this.getEntry<T>(key);
+  }
+
+  /** @internal */
+  txRange<T>(prefix: Key, options?: RangeOptions): Iterable<Versioned<T>> {
+    return this.rangeOf<T>(prefix, options);
+  }
+
+  /** @internal */
+  txPut<T>(key: Key, value: T, ifVersion: number | undefined): number {
+    const k = encodeKey(key);
+    const cur = this.records.getEntry(k);
+    const version = cur ? (cur.version ?? 0) : 0;
+    if (ifVersion !== undefined && ifVersion !== version) {
+      throw new StoreConflictError(
+        `version of ${JSON.stringify(key)} is ${version}, expected ${ifVersion}`,
+        ifVersion,
+        version,
+      );
+    }
+    if (value === undefined) throw new StoreInvalidError('undefined cannot be stored; delete the key');
+    this.records.putSync(k, value, version + 1);
+    return version + 1;
+  }
+
+  /** @internal */
+  txDelete(key: Key): boolean {
+    return this.records.removeSync(encodeKey(key));
+  }
+
+  /** @internal */
+  txTruncate(file: FileId, size: number, freed: string[]): void {
+    checkFileId(file);
+    checkRange('truncate', size, 0);
+    const C = this.chunkSize;
+    const keepChunks = Math.ceil(size / C);
+    const prefix = encodeKey([file]);
+    const doomed: Buffer[] = [];
+    for (const { key } of this.chunks.getRange({ start: chunkKey(file, keepChunks), end: prefixEnd(prefix) })) {
+      doomed.push(Buffer.from(key as Buffer));
+    }
+    for (const { key } of this.dirty.getRange({ start: chunkKey(file, keepChunks), end: prefixEnd(prefix) })) {
+      const k = Buffer.from(key as Buffer);
+      if (!doomed.some((d) => d.equals(k))) doomed.push(k);
+    }
+    for (const k of doomed) {
+      const rec = this.chunks.get(k);
+      const d = this.dirty.get(k);
+      if (rec?.b) freed.push(rec.b);
+      if (d?.keep?.b && d.keep.b !== rec?.b) freed.push(d.keep.b);
+      this.chunks.removeSync(k);
+      this.dirty.removeSync(k);
+    }
+    const within = size % C;
+    if (within === 0) return;
+    const k = chunkKey(file, keepChunks - 1);
+    const rec = this.chunks.get(k);
+    if (rec && rec.s > within) this.chunks.putSync(k, shorten(rec, within));
+    const d = this.dirty.get(k);
+    // The kept stable copy is cut too, so a recovery that falls back to it cannot bring back
+    // bytes this truncate removed.
+    if (d?.keep && d.keep.s > within) this.dirty.putSync(k, { keep: shorten(d.keep, within) });
+  }
+
+  private freeInTxn(ids: readonly string[]): void {
+    for (const id of ids) this.free.putSync(id, 1);
+  }
+
+  /** @internal Records in the free table the blocks pushed onto `freed` from index `from` on. */
+  txFreeSince(freed: readonly string[], from: number): void {
+    this.freeInTxn(freed.slice(from));
+  }
+
+  // ---- file content
+
+  writeFile(w: FileWrite): Promise<void> {
+    this.checkOpen();
+    checkFileId(w.file);
+    checkRange('writeFile', w.offset, w.data.length);
+    return this.track(() => this.onFileQueue(w.file, () => this.doWriteFile(w)));
+  }
+
+  private async doWriteFile(w: FileWrite): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const plans = await this.planChunks(w);
+      const written = plans.filter((p) => p.rec.b !== undefined).map((p) => p.rec.b as string);
+      const freed: string[] = [];
+      try {
+        await this.txn(() => this.linkChunks(w, plans, freed));
+      } catch (e) {
+        await this.discard(written);
+        if (e instanceof ChunkChanged && attempt < 8) {
+          this.env.resetReadTxn();
+          continue;
+        }
+        throw e;
+      }
+      this.reap(freed);
+      if (w.stable) await this.env.flushed;
+      return;
+    }
+  }
+
+  /** Reads what each touched chunk holds, merges the new bytes in, and writes the new blocks. */
+  private async planChunks(w: FileWrite): Promise<ChunkPlan[]> {
+    const C = this.chunkSize;
+    const end = w.offset + w.data.length;
+    const plans: ChunkPlan[] = [];
+    if (w.data.length === 0) return plans;
+    for (let ci = Math.floor(w.offset / C); ci * C < end; ci++) {
+      const key = chunkKey(w.file, ci);
+      plans.push({ chunk: ci, key, old: this.chunks.get(key), rec: { s: 0 } });
+    }
+    const newBlocks: string[] = [];
+    try {
+      await Promise.all(
+        plans.map(async (p) => {
+          const base = p.chunk * C;
+          const lo = Math.max(w.offset, base) - base;
+          const hi = Math.min(end, base + C) - base;
+          const part = w.data.subarray(Math.max(w.offset, base) - w.offset, Math.min(end, base + C) - w.offset);
+          const oldLen = p.old?.s ?? 0;
+          const len = Math.max(oldLen, hi);
+          let content: Uint8Array;
+          if (lo === 0 && hi >= oldLen) {
+            content = part;
+          } else {
+            const old = p.old ? await this.chunkContent(w.file, p.chunk, p.old) : new Uint8Array(0);
+            const merged = Buffer.alloc(len);
+            merged.set(old.subarray(0, Math.min(old.length, len)), 0);
+            merged.set(part, lo);
+            content = merged;
+          }
+          if (len <= this.inlineMax) {
+            p.rec = { i: Buffer.from(content), s: len };
+            return;
+          }
+          const id = this.nextBlockId();
+          newBlocks.push(id);
+          await this.writeBlock(id, content, w.stable, content !== part);
+          p.rec = { b: id, n: content.length, h: checksum(content), s: len };
+        }),
+      );
+      if (w.stable) {
+        const dirs = new Set(plans.filter((p) => p.rec.b).map((p) => this.blockDir(p.rec.b as string)));
+        await Promise.all([...dirs].map((d) => this.io.syncDir(d)));
+      }
+    } catch (e) {
+      await this.discard(newBlocks);
+      throw isNoSpace(e) ? new StoreFullError(`writing file ${w.file}: no space`, { cause: e }) : e;
+    }
+    return plans;
+  }
+
+  /** In the transaction: link the planned chunks, keep the stable copies an UNSTABLE write replaces, free the rest. */
+  private linkChunks(w: FileWrite, plans: ChunkPlan[], freed: string[]): void {
+    for (const p of plans) {
+      const cur = this.chunks.get(p.key);
+      if (!sameRec(cur, p.old)) throw new ChunkChanged();
+      const d = this.dirty.get(p.key);
+      this.chunks.putSync(p.key, p.rec);
+      if (w.stable || p.rec.i) {
+        // The new content is as durable as this transaction: no older copy is needed any more.
+        if (cur?.b) freed.push(cur.b);
+        if (d) {
+          if (d.keep?.b && d.keep.b !== cur?.b) freed.push(d.keep.b);
+          this.dirty.removeSync(p.key);
+        }
+      } else if (d) {
+        // Already dirty: the stable copy stays kept; the unstable block this replaces goes.
+        if (cur?.b && cur.b !== d.keep?.b) freed.push(cur.b);
+      } else {
+        this.dirty.putSync(p.key, { keep: cur ?? null });
+      }
+    }
+    this.freeInTxn(freed);
+    if (w.update) {
+      const tx = new Tx(this, freed);
+      try {
+        w.update(tx);
+      } finally {
+        tx.active = false;
+      }
+    }
+  }
+
+  async readFile(file: FileId, offset: number, length: number, size: number): Promise<Uint8Array> {
+    this.checkOpen();
+    checkFileId(file);
+    checkRange('readFile', offset, length);
+    const end = Math.min(offset + length, size);
+    if (end <= offset) return new Uint8Array(0);
+    return this.track(async () => {
+      const C = this.chunkSize;
+      const out = Buffer.alloc(end - offset);
+      const jobs: Promise<void>[] = [];
+      for (let ci = Math.floor(offset / C); ci * C < end; ci++) {
+        const key = chunkKey(file, ci);
+        const rec = this.chunks.get(key);
+        if (!rec) continue;
+        const base = ci * C;
+        jobs.push(
+          this.chunkContent(file, ci, rec).then((content) => {
+            const from = Math.max(offset, base);
+            const to = Math.min(end, base + Math.min(rec.s, content.length));
+            if (to > from) out.set(content.subarray(from - base, to - base), from - offset);
+          }),
+        );
+      }
+      await Promise.all(jobs);
+      return out;
+    });
+  }
+
+  commitFile(file: FileId): Promise<void> {
+    this.checkOpen();
+    checkFileId(file);
+    return this.track(() => this.onFileQueue(file, () => this.doCommitFile(file)));
+  }
+
+  private async doCommitFile(file: FileId): Promise<void> {
+    const prefix = encodeKey([file]);
+    const synced = new Map<string, string | undefined>(); // dirty key (hex) -> block made durable
+    const dirs = new Set<string>();
+    const keys: Buffer[] = [];
+    for (const { key } of this.dirty.getRange({ start: prefix, end: prefixEnd(prefix) })) {
+      keys.push(Buffer.from(key as Buffer));
+    }
+    await Promise.all(
+      keys.map(async (k) => {
+        const rec = this.chunks.get(k);
+        if (rec?.b) {
+          await this.io.syncFile(this.blockPath(rec.b));
+          dirs.add(this.blockDir(rec.b));
+        }
+        synced.set(k.toString('hex'), rec?.b);
+      }),
+    );
+    await Promise.all([...dirs].map((d) => this.io.syncDir(d)));
+    const freed: string[] = [];
+    if (keys.length > 0) {
+      await this.txn(() => {
+        for (const k of keys) {
+          const rec = this.chunks.get(k);
+          const d = this.dirty.get(k);
+          if (!d) continue;
+          // A chunk rewritten since (by a truncate) stays dirty: its block was not the one synced.
+          if (rec?.b !== synced.get(k.toString('hex'))) continue;
+          if (d.keep?.b && d.keep.b !== rec?.b) freed.push(d.keep.b);
+          this.dirty.removeSync(k);
+        }
+        this.freeInTxn(freed);
+      });
+    }
+    await this.env.flushed;
+    this.reap(freed);
+  }
+
+  async stats(): Promise<StoreStats> {
+    this.checkOpen();
+    const s = await statfs(this.dir);
+    return {
+      totalBytes: s.blocks * s.bsize,
+      freeBytes: s.bfree * s.bsize,
+      availableBytes: s.bavail * s.bsize,
+      totalFiles: s.files,
+      freeFiles: s.ffree,
+    };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      await Promise.allSettled([...this.inflight]);
+      await this.reaping;
+      try {
+        await this.txn(() => this.meta.putSync('clean', true));
+        await this.env.flushed;
+      } finally {
+        await this.env.close();
+      }
+    })();
+    return this.closing;
+  }
+
+  // ---- internals
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+
+  private track<T>(fn: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    const p = fn();
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Runs `fn` after every earlier operation queued for `file`; failures do not stop the queue. */
+  private onFileQueue<T>(file: FileId, fn: () => Promise<T>): Promise<T> {
+    const prev = this.fileQueues.get(file) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.then(
+      () => {},
+      () => {},
+    );
+    this.fileQueues.set(file, tail);
+    void tail.then(() => {
+      if (this.fileQueues.get(file) === tail) this.fileQueues.delete(file);
+    });
+    return next;
+  }
+
+  /** One serialised, atomic LMDB transaction (a child transaction in lmdb-js's batch, so a throw aborts just it). */
+  private async txn<T>(fn: () => T): Promise<T> {
+    try {
+      return await this.records.childTransaction(fn);
+    } catch (e) {
+      if (isNoSpace(e) && !(e instanceof StoreError)) {
+        throw new StoreFullError(`metadata commit failed: no space (${(e as Error).message})`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  private nextBlockId(): string {
+    const seq = this.seq++;
+    return this.epoch.toString(16).padStart(16, '0') + seq.toString(16).padStart(16, '0');
+  }
+
+  private blockDir(id: string): string {
+    return join(this.blocksDir, id.slice(26, 28), id.slice(28, 30));
+  }
+
+  blockPath(id: string): string {
+    return join(this.blockDir(id), id);
+  }
+
+  /** Creates the block's directory if needed; its parent is fsynced once per process, so the entry is durable. */
+  private ensureDir(id: string): Promise<void> {
+    const xx = id.slice(26, 28);
+    const leaf = `${xx}/${id.slice(28, 30)}`;
+    let p = this.dirs.get(leaf);
+    if (!p) {
+      p = (async () => {
+        const top = join(this.blocksDir, xx);
+        await this.ensureTop(xx, top);
+        await this.io.mkdir(join(top, id.slice(28, 30)));
+        await this.io.syncDir(top);
+      })();
+      this.dirs.set(leaf, p);
+      p.catch(() => this.dirs.delete(leaf));
+    }
+    return p;
+  }
+
+  private ensureTop(xx: string, top: string): Promise<void> {
+    let p = this.dirs.get(xx);
+    if (!p) {
+      p = (async () => {
+        await this.io.mkdir(top);
+        await this.io.syncDir(this.blocksDir);
+      })();
+      this.dirs.set(xx, p);
+      p.catch(() => this.dirs.delete(xx));
+    }
+    return p;
+  }
+
+  /** `owned`: the content is the store's own buffer (else the caller's, which it may reuse). */
+  private async writeBlock(id: string, content: Uint8Array, stable: boolean, owned: boolean): Promise<void> {
+    await this.ensureDir(id);
+    const h = await this.io.create(this.blockPath(id));
+    try {
+      await h.write(content, 0);
+      if (stable) await h.datasync();
+    } finally {
+      await h.close();
+    }
+    this.cache.set(id, owned ? content : Buffer.from(content));
+  }
+
+  /** Removes blocks that no committed record references (a failed or superseded write). */
+  private async discard(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      this.cache.delete(id);
+      try {
+        await this.io.unlink(this.blockPath(id));
+      } catch (e) {
+        this.log.warn({ err: e, block: id }, 'could not remove an unlinked block; the next sweep will');
+      }
+    }
+  }
+
+  /** The valid bytes of a chunk (may be shorter than `s`: the rest reads as zeros). */
+  private async chunkContent(file: FileId, chunk: number, rec: ChunkRec): Promise<Uint8Array> {
+    if (rec.i) return rec.i.subarray(0, rec.s);
+    let r: ChunkRec | undefined = rec;
+    for (let attempt = 0; r?.b; attempt++) {
+      try {
+        const data = await this.readBlock(file, chunk, r);
+        return data.subarray(0, Math.min(r.s, data.length));
+      } catch (e) {
+        if (!(e instanceof BlockMissing)) throw e;
+        // Freed after this read looked the record up: the record now names another block.
+        this.env.resetReadTxn();
+        const now = this.chunks.get(chunkKey(file, chunk));
+        if (attempt >= 3 || sameRec(now, r)) {
+          throw new StoreCorruptError(`file ${file} chunk ${chunk}: block ${r.b} is missing`, file, chunk);
+        }
+        r = now;
+        if (r?.i) return r.i.subarray(0, r.s);
+      }
+    }
+    return new Uint8Array(0);
+  }
+
+  private async readBlock(file: FileId, chunk: number, rec: ChunkRec): Promise<Uint8Array> {
+    const id = rec.b as string;
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    let data: Uint8Array;
+    try {
+      data = await this.io.read(this.blockPath(id));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlockMissing();
+      throw e;
+    }
+    if (data.length !== rec.n) {
+      throw new StoreCorruptError(
+        `file ${file} chunk ${chunk}: block ${id} is ${data.length} bytes, recorded ${rec.n}`,
+        file,
+        chunk,
+      );
+    }
+    if (!rec.h || Buffer.compare(checksum(data), rec.h) !== 0) {
+      throw new StoreCorruptError(`file ${file} chunk ${chunk}: block ${id} fails its checksum`, file, chunk);
+    }
+    this.cache.set(id, data);
+    return data;
+  }
+
+  private async verifyBlock(rec: ChunkRec): Promise<boolean> {
+    try {
+      const data = await this.io.read(this.blockPath(rec.b as string));
+      return data.length === rec.n && !!rec.h && Buffer.compare(checksum(data), rec.h) === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Hands blocks to the reaper, which deletes them once the transactions that stopped
+   * referencing them are flushed (their ids are in the free table from that same transaction).
+   */
+  private reap(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    for (const id of ids) this.cache.delete(id);
+    this.toFree.push(...ids);
+    this.reaping ??= (async () => {
+      try {
+        while (this.toFree.length > 0) {
+          const batch = this.toFree.splice(0, 1024);
+          await this.env.flushed;
+          for (const id of batch) {
+            try {
+              await this.io.unlink(this.blockPath(id));
+            } catch (e) {
+              this.log.warn({ err: e, block: id }, 'could not delete a freed block; will retry at the next open');
+            }
+          }
+          await this.txn(() => {
+            for (const id of batch) this.free.removeSync(id);
+          });
+        }
+      } catch (e) {
+        this.log.warn({ err: e }, 'freeing blocks stopped; the free list is retried at the next open');
+        this.toFree = [];
+      } finally {
+        this.reaping = undefined;
+      }
+    })();
+  }
+
+  /**
+   * At open: every chunk last written UNSTABLE must have a block that is whole; those that are
+   * are made durable, those that are not go back to the stable copy kept for them.
+   */
+  private async recoverDirty(): Promise<void> {
+    const entries: { key: Buffer; d: DirtyRec }[] = [];
+    for (const { key, value } of this.dirty.getRange({})) {
+      entries.push({ key: Buffer.from(key as Buffer), d: value });
+    }
+    if (entries.length === 0) return;
+    const good: Buffer[] = [];
+    const bad: Buffer[] = [];
+    const dirs = new Set<string>();
+    for (const { key } of entries) {
+      const rec = this.chunks.get(key);
+      if (rec?.b) {
+        if (await this.verifyBlock(rec)) {
+          await this.io.syncFile(this.blockPath(rec.b));
+          dirs.add(this.blockDir(rec.b));
+          good.push(key);
+        } else {
+          bad.push(key);
+        }
+      } else {
+        good.push(key);
+      }
+    }
+    for (const d of dirs) await this.io.syncDir(d);
+    const freed: string[] = [];
+    await this.txn(() => {
+      for (const { key, d } of entries) {
+        const rec = this.chunks.get(key);
+        if (bad.some((b) => b.equals(key))) {
+          if (rec?.b) freed.push(rec.b);
+          if (d.keep) this.chunks.putSync(key, d.keep);
+          else this.chunks.removeSync(key);
+        } else if (d.keep?.b && d.keep.b !== rec?.b) {
+          freed.push(d.keep.b);
+        }
+        this.dirty.removeSync(key);
+      }
+      this.freeInTxn(freed);
+    });
+    await this.env.flushed;
+    if (bad.length > 0) {
+      this.log.warn({ chunks: bad.length }, 'unstable chunks lost at a crash went back to their last stable content');
+    }
+    this.reap(freed);
+  }
+
+  /** After an unclean shutdown: delete block files of earlier epochs that nothing references. */
+  private async sweepOrphans(): Promise<void> {
+    const referenced = new Set<string>();
+    for (const { value } of this.chunks.getRange({})) if (value.b) referenced.add(value.b);
+    for (const { value } of this.dirty.getRange({})) if (value.keep?.b) referenced.add(value.keep.b);
+    for (const { key } of this.free.getRange({})) referenced.add(String(key));
+    let removed = 0;
+    for (const xx of await this.io.list(this.blocksDir)) {
+      for (const yy of await this.io.list(join(this.blocksDir, xx))) {
+        const leaf = join(this.blocksDir, xx, yy);
+        for (const name of await this.io.list(leaf)) {
+          if (!/^[0-9a-f]{32}$/.test(name) || referenced.has(name)) continue;
+          if (Number.parseInt(name.slice(0, 16), 16) >= this.epoch) continue;
+          await this.io.unlink(join(leaf, name));
+          removed++;
+        }
+      }
+    }
+    if (removed > 0) this.log.info({ removed }, 'removed blocks orphaned by a crash');
+  }
+}
+
+function shorten(rec: ChunkRec, s: number): ChunkRec {
+  if (rec.i) return { i: Buffer.from(rec.i.subarray(0, s)), s };
+  return { ...rec, s };
+}
+
+class Tx implements WriteTx {
+  active = true;
+  constructor(
+    private readonly store: LmdbStore,
+    private readonly freed: string[],
+  ) {}
+
+  private check(): void {
+    if (!this.active) throw new StoreInvalidError('write transaction used after it ended');
+  }
+
+  get<T>(key: Key): Versioned<T> | undefined {
+    this.check();
+    return this.store.txGet<T>(key);
+  }
+
+  range<T>(prefix: Key, options?: RangeOptions): Iterable<Versioned<T>> {
+    this.check();
+    return [...this.store.txRange<T>(prefix, options)];
+  }
+
+  put<T>(key: Key, value: T, options?: { ifVersion?: number }): number {
+    this.check();
+    return this.store.txPut(key, value, options?.ifVersion);
+  }
+
+  delete(key: Key): boolean {
+    this.check();
+    return this.store.txDelete(key);
+  }
+
+  truncate(file: FileId, size: number): void {
+    this.check();
+    const before = this.freed.length;
+    this.store.txTruncate(file, size, this.freed);
+    this.store.txFreeSince(this.freed, before);
+  }
+
+  dropContent(file: FileId): void {
+    this.truncate(file, 0);
+  }
+}
