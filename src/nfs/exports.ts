@@ -379,7 +379,7 @@ export function parseExports(text: string, source: string): Exports {
     if (sameId !== undefined) throw invalid(`${at}.id`, `${id} is already used by exports[${sameId}]`);
     ids.set(id, i);
 
-    const access = e.access ?? 'ro';
+    const access = e.access === undefined ? 'ro' : e.access;
     if (access !== 'ro' && access !== 'rw')
       throw invalid(`${at}.access`, `must be "ro" or "rw", not ${describe(access)}`);
 
@@ -396,12 +396,12 @@ export function parseExports(text: string, source: string): Exports {
       if (typeof n === 'string') throw invalid(cat, n);
     }
 
-    const squash = e.squash ?? 'root';
+    const squash = e.squash === undefined ? 'root' : e.squash;
     if (squash !== 'none' && squash !== 'root' && squash !== 'all') {
       throw invalid(`${at}.squash`, `must be "none", "root" or "all", not ${describe(squash)}`);
     }
     const anon = (field: 'anonuid' | 'anongid'): number => {
-      const v = e[field] ?? DEFAULT_ANON_ID;
+      const v = e[field] === undefined ? DEFAULT_ANON_ID : e[field];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_UINT32) {
         throw invalid(`${at}.${field}`, `must be an integer from 0 to ${MAX_UINT32}, not ${describe(v)}`);
       }
