@@ -36,7 +36,8 @@ function pushEscaped(out: number[], bytes: Uint8Array): void {
 }
 
 export function encodeKey(key: Key): Buffer {
-  if (!Array.isArray(key)) throw new StoreInvalidError('a key is an array of strings, numbers and byte strings');
+  if (!Array.isArray(key))
+    throw new StoreInvalidError('a key is an array of strings, numbers and byte strings');
   const out: number[] = [];
   for (const el of key) {
     if (typeof el === 'number') {
@@ -57,7 +58,8 @@ export function encodeKey(key: Key): Buffer {
       throw new StoreInvalidError(`key element of type ${typeof el} (only strings, numbers and Uint8Array)`);
     }
   }
-  if (out.length > MAX_KEY_BYTES) throw new StoreInvalidError(`key encodes to ${out.length} bytes (limit ${MAX_KEY_BYTES})`);
+  if (out.length > MAX_KEY_BYTES)
+    throw new StoreInvalidError(`key encodes to ${out.length} bytes (limit ${MAX_KEY_BYTES})`);
   return Buffer.from(out);
 }
 

@@ -229,7 +229,10 @@ export class LmdbStore implements Store {
     const format = this.meta.get('format') as FormatRec | undefined;
     if (format) {
       if (format.version !== FORMAT_VERSION) {
-        throw new StoreError('STORE_FORMAT', `store format ${format.version}, this build reads ${FORMAT_VERSION}`);
+        throw new StoreError(
+          'STORE_FORMAT',
+          `store format ${format.version}, this build reads ${FORMAT_VERSION}`,
+        );
       }
       this.chunkSize = format.chunkSize;
       this.inlineMax = format.inlineMax;
@@ -388,10 +391,16 @@ export class LmdbStore implements Store {
     const keepChunks = Math.ceil(size / C);
     const prefix = encodeKey([file]);
     const doomed: Buffer[] = [];
-    for (const { key } of this.chunks.getRange({ start: chunkKey(file, keepChunks), end: prefixEnd(prefix) })) {
+    for (const { key } of this.chunks.getRange({
+      start: chunkKey(file, keepChunks),
+      end: prefixEnd(prefix),
+    })) {
       doomed.push(Buffer.from(key as Buffer));
     }
-    for (const { key } of this.dirty.getRange({ start: chunkKey(file, keepChunks), end: prefixEnd(prefix) })) {
+    for (const { key } of this.dirty.getRange({
+      start: chunkKey(file, keepChunks),
+      end: prefixEnd(prefix),
+    })) {
       const k = Buffer.from(key as Buffer);
       if (!doomed.some((d) => d.equals(k))) doomed.push(k);
     }
@@ -470,7 +479,10 @@ export class LmdbStore implements Store {
           const base = p.chunk * C;
           const lo = Math.max(w.offset, base) - base;
           const hi = Math.min(end, base + C) - base;
-          const part = w.data.subarray(Math.max(w.offset, base) - w.offset, Math.min(end, base + C) - w.offset);
+          const part = w.data.subarray(
+            Math.max(w.offset, base) - w.offset,
+            Math.min(end, base + C) - w.offset,
+          );
           const oldLen = p.old?.s ?? 0;
           const len = Math.max(oldLen, hi);
           let content: Uint8Array;
@@ -820,7 +832,10 @@ export class LmdbStore implements Store {
             try {
               await this.io.unlink(this.blockPath(id));
             } catch (e) {
-              this.log.warn({ err: e, block: id }, 'could not delete a freed block; will retry at the next open');
+              this.log.warn(
+                { err: e, block: id },
+                'could not delete a freed block; will retry at the next open',
+              );
             }
           }
           await this.txn(() => {
@@ -881,7 +896,10 @@ export class LmdbStore implements Store {
     });
     await this.env.flushed;
     if (bad.length > 0) {
-      this.log.warn({ chunks: bad.length }, 'unstable chunks lost at a crash went back to their last stable content');
+      this.log.warn(
+        { chunks: bad.length },
+        'unstable chunks lost at a crash went back to their last stable content',
+      );
     }
     this.reap(freed);
   }

@@ -1,0 +1,34 @@
+/** Shared helpers for the store tests: a store in a temp dir, closed and removed afterwards. */
+import { openStore, type StoreOptions } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+import { makeTempDir, removeTempDir } from '../support/tmp.js';
+
+export async function withStore<T>(
+  label: string,
+  fn: (store: Store, dir: string) => Promise<T>,
+  options: Partial<StoreOptions> = {},
+): Promise<T> {
+  const dir = makeTempDir(`store-${label}`);
+  const store = await openStore({ dir, ...options });
+  try {
+    return await fn(store, dir);
+  } finally {
+    await store.close().catch(() => {});
+    removeTempDir(dir);
+  }
+}
+
+/** Deterministic bytes for (seed, length): what was written can be recomputed to check a read. */
+export function pattern(seed: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
