@@ -166,8 +166,8 @@ export type SetattrDecision =
  * - times set to the client's value: root or the owner (PERM); set to the server's time: also
  *   anyone who may write the file (ACCES);
  * - size: write permission, the owner always (see mayWriteData) (ACCES);
- * - changing the owner or group of a non-directory clears its setuid bit, and its setgid bit
- *   if group-executable, even for root (a chown must not hand out privileges).
+ * - naming an owner or group of a non-directory clears its setuid bit, and its setgid bit if
+ *   group-executable (even for root) or if a non-root caller is not in the file's group.
  */
 export function maySetattr(caller: Identity, attrs: PermAttrs, change: AttrChange): SetattrDecision {
   const root = isRoot(caller);
@@ -203,15 +203,19 @@ export function maySetattr(caller: Identity, attrs: PermAttrs, change: AttrChang
     return deny('NFS3ERR_ACCES', 'changing the size needs write permission');
   }
 
-  const idChange =
-    (change.uid !== undefined && change.uid !== attrs.uid) ||
-    (change.gid !== undefined && change.gid !== attrs.gid);
-  if (idChange && attrs.type !== FileType.DIR) {
-    let m = mode ?? attrs.mode & 0o7777;
-    const before = m;
-    m &= ~S_ISUID;
-    if (m & S_IXGRP) m &= ~S_ISGID;
-    if (m !== before || mode !== undefined) mode = m;
+  // As Linux (chown(2), and nfsd's SETATTR): naming an owner or group at all, even the current
+  // one, revokes set-id bits of a non-directory.
+  if ((change.uid !== undefined || change.gid !== undefined) && attrs.type !== FileType.DIR) {
+    if (mode !== undefined) {
+      mode &= ~S_ISUID;
+      if (mode & S_IXGRP) mode &= ~S_ISGID;
+    } else {
+      const before = attrs.mode & 0o7777;
+      let m = before & ~S_ISUID;
+      // Without group-execute, setgid is not a privilege, and stays unless the caller could not set it.
+      if (m & S_ISGID && (m & S_IXGRP || (!root && !inGroup(caller, attrs.gid)))) m &= ~S_ISGID;
+      if (m !== before) mode = m;
+    }
   }
   return { ok: true, mode };
 }
