@@ -2,10 +2,13 @@
 import { parseArgs } from 'node:util';
 import { CairnNode } from '../node/node.js';
 
-const USAGE = `usage: cairn up [--nodes 1] --data DIR [--host 127.0.0.1] [--rpcbind-port N]
+const USAGE = `usage: cairn up [--nodes 1] --data DIR [--host 127.0.0.1] [--rpcbind-port N] [--nfs-port N]
+                [--exports FILE]
 
 Starts a Cairn node and prints where it serves; Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
-Without --rpcbind-port, rpcbind takes port 111 where it may and any free port otherwise.
+Without --rpcbind-port, rpcbind takes port 111 where it may and any free port otherwise; likewise
+NFS and MOUNT take 2049. Without --exports, '/' is exported read-write to loopback clients
+(docs/EXPORTS.md describes the file).
 `;
 
 function port(value: string | undefined, name: string): number | undefined {
@@ -46,9 +49,21 @@ export async function upMain(argv: string[]): Promise<number> {
     dataDir: values.data,
     host: values.host,
     rpcbindPort: port(values['rpcbind-port'], '--rpcbind-port'),
+    nfsPort: port(values['nfs-port'], '--nfs-port'),
+    exportsFile: values.exports,
   });
   const ep = node.endpoints();
-  process.stdout.write(`cairn node up: data ${ep.dataDir}\n  rpcbind  ${ep.host}:${ep.rpcbind} (tcp, udp)\n`);
+  process.stdout.write(
+    `cairn node up: data ${ep.dataDir}\n` +
+      `  rpcbind  ${ep.host}:${ep.rpcbind} (tcp, udp)\n` +
+      `  nfs      ${ep.host}:${ep.nfs} (NFSv3 and MOUNTv3, tcp and udp)\n` +
+      ep.exports
+        .map(
+          (e) =>
+            `  export   ${e}   e.g. nfs://${ep.host}${e}?version=3&nfsport=${ep.nfs}&mountport=${ep.nfs}\n`,
+        )
+        .join(''),
+  );
   await new Promise<void>((done) => {
     const stop = (signal: string) => {
       process.stdout.write(`cairn: ${signal}, stopping\n`);
@@ -68,6 +83,8 @@ function parse(argv: string[]) {
       data: { type: 'string' },
       host: { type: 'string' },
       'rpcbind-port': { type: 'string' },
+      'nfs-port': { type: 'string' },
+      exports: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,

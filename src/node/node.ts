@@ -1,11 +1,32 @@
 /**
- * One Cairn node in one process: its data directory, its rpcbind, and the programs it serves,
- * registered with that rpcbind and unregistered on stop.
+ * One Cairn node in one process: its data directory, its store and namespace, its rpcbind, and
+ * NFS v3 with MOUNT v3 on one port over TCP and UDP, registered with that rpcbind and
+ * unregistered on stop.
  */
+import { join } from 'node:path';
+import { FileSystem } from '../fs/filesystem.js';
 import type { Logger } from '../log.js';
 import { componentLogger } from '../log.js';
-import { type RunningRpcbind, startRpcbind } from '../rpc/rpcbind/index.js';
+import { defaultExports, type Exports, loadExports } from '../nfs/exports.js';
+import { HandleKey } from '../nfs/handle.js';
+import { MountService } from '../nfs/mount.js';
+import { NfsService } from '../nfs/server.js';
+import {
+  RpcbindClient,
+  type RpcbindRegistration,
+  type RunningRpcbind,
+  registerWithRpcbind,
+  startRpcbind,
+} from '../rpc/rpcbind/index.js';
+import { RpcServer } from '../rpc/server.js';
+import { DEFAULT_MAX_RECORD, TcpServerTransport } from '../rpc/server-tcp.js';
+import { UdpServerTransport } from '../rpc/server-udp.js';
+import { openStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
 import { type DataDirLock, lockDataDir } from './data-dir.js';
+
+/** NFS's well-known port, tried first when no port is configured. */
+const NFS_PORT = 2049;
 
 export interface NodeOptions {
   /** Directory holding everything the node keeps; created if missing, locked while running. */
@@ -14,6 +35,10 @@ export interface NodeOptions {
   host?: string;
   /** rpcbind's port; default 111 where it may be bound, any free port otherwise. */
   rpcbindPort?: number;
+  /** NFS and MOUNT's port; default 2049 where it may be bound, any free port otherwise. */
+  nfsPort?: number;
+  /** Exports configuration file (docs/EXPORTS.md); default: '/' read-write for loopback clients. */
+  exportsFile?: string;
   logger?: Logger;
 }
 
@@ -22,46 +47,156 @@ export interface NodeEndpoints {
   dataDir: string;
   host: string;
   rpcbind: number;
+  nfs: number;
+  exports: string[];
+}
+
+async function listenBoth(rpc: RpcServer, host: string, port: number | undefined, log: Logger) {
+  const attempt = async (p: number) => {
+    // NFS WRITEs of wtmax bytes plus headers must fit one record.
+    const tcp = new TcpServerTransport(rpc, { host, port: p, maxRecordSize: DEFAULT_MAX_RECORD });
+    const bound = (await tcp.listen()).port;
+    const udp = new UdpServerTransport(rpc, { host, port: bound });
+    try {
+      await udp.listen();
+    } catch (e) {
+      await tcp.close();
+      throw e;
+    }
+    return { tcp, udp, port: bound };
+  };
+  if (port !== undefined) return attempt(port);
+  try {
+    return await attempt(NFS_PORT);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EADDRINUSE') throw e;
+    log.info({ code }, 'cannot bind port 2049; using any free port');
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt(0);
+      } catch (e2) {
+        if (i >= 4 || (e2 as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e2;
+      }
+    }
+  }
+}
+
+interface NodeParts {
+  lock: DataDirLock;
+  store: Store;
+  fs: FileSystem;
+  exports: Exports;
+  rpcbind: RunningRpcbind;
+  nfs: { tcp: TcpServerTransport; udp: UdpServerTransport; port: number };
+  rpcbindClient: RpcbindClient;
+  registration: RpcbindRegistration;
+  log: Logger;
 }
 
 export class CairnNode {
   private stopping: Promise<void> | null = null;
 
-  private constructor(
-    private readonly lock: DataDirLock,
-    private readonly rpcbind: RunningRpcbind,
-    private readonly log: Logger,
-  ) {}
+  private constructor(private readonly parts: NodeParts) {}
+
+  get fs(): FileSystem {
+    return this.parts.fs;
+  }
 
   static async start(options: NodeOptions): Promise<CairnNode> {
     const log = options.logger ?? componentLogger('node');
     const host = options.host ?? '127.0.0.1';
+    // A bad exports file is refused before anything starts.
+    const exports = options.exportsFile ? loadExports(options.exportsFile) : defaultExports();
     const lock = lockDataDir(options.dataDir);
+    const cleanup: (() => Promise<void> | void)[] = [() => lock.release()];
+    const undo = async () => {
+      for (const f of cleanup.reverse()) await f();
+    };
     try {
+      const key = HandleKey.loadOrCreate(lock.path);
+      const store = await openStore({ dir: join(lock.path, 'store') });
+      cleanup.push(() => store.close());
+      const fs = await FileSystem.open(store);
+      const roots = new Map<number, number>();
+      for (const e of exports.list()) roots.set(e.id, (await fs.ensureDir(e.path)).ino);
+
       const rpcbind = await startRpcbind({
         host,
         port: options.rpcbindPort,
         logger: log.child({ component: 'rpcbind' }),
       });
-      return new CairnNode(lock, rpcbind, log);
+      cleanup.push(() => rpcbind.close());
+
+      const rpc = new RpcServer({ logger: log.child({ component: 'nfs' }) });
+      const nfs = new NfsService({
+        fs,
+        exports,
+        key,
+        roots,
+        writeVerifier: store.bootVerifier,
+        logger: log.child({ component: 'nfs' }),
+      });
+      rpc.addProgram(NfsService.program, nfs, { idempotent: NfsService.idempotent });
+      rpc.addProgram(
+        MountService.program,
+        new MountService({ fs, exports, nfs, roots, logger: log.child({ component: 'mount' }) }),
+        { idempotent: MountService.idempotent },
+      );
+      const transports = await listenBoth(rpc, host, options.nfsPort, log);
+      cleanup.push(async () => {
+        await Promise.all([transports.tcp.close(), transports.udp.close()]);
+      });
+
+      // The client stays open: stop() unregisters through it.
+      const rpcbindClient = new RpcbindClient({ host, port: rpcbind.port });
+      cleanup.push(() => rpcbindClient.close());
+      const registration = await registerWithRpcbind(rpcbindClient, rpc.registered(), {
+        tcpPort: transports.port,
+        udpPort: transports.port,
+        host,
+      });
+      return new CairnNode({
+        lock,
+        store,
+        fs,
+        exports,
+        rpcbind,
+        nfs: transports,
+        rpcbindClient,
+        registration,
+        log,
+      });
     } catch (e) {
-      lock.release();
+      await undo();
       throw e;
     }
   }
 
   endpoints(): NodeEndpoints {
-    return { dataDir: this.lock.path, host: this.rpcbind.host, rpcbind: this.rpcbind.port };
+    const p = this.parts;
+    return {
+      dataDir: p.lock.path,
+      host: p.rpcbind.host,
+      rpcbind: p.rpcbind.port,
+      nfs: p.nfs.port,
+      exports: p.exports.list().map((e) => e.path),
+    };
   }
 
-  /** Stops serving, unregisters, and releases the data directory; safe to call more than once. */
+  /** Stops serving, unregisters, closes the store, and releases the data directory; safe to call more than once. */
   stop(): Promise<void> {
+    const p = this.parts;
     this.stopping ??= (async () => {
       try {
-        await this.rpcbind.close();
+        await p.registration.unregister().catch((err) => p.log.warn({ err }, 'unregistering failed'));
+        await p.rpcbindClient.close();
+        await Promise.all([p.nfs.tcp.close(), p.nfs.udp.close()]);
+        await p.rpcbind.close();
+        await p.store.close();
       } finally {
-        this.lock.release();
-        this.log.info('node stopped');
+        p.lock.release();
+        p.log.info('node stopped');
       }
     })();
     return this.stopping;
