@@ -1,4 +1,6 @@
 /** Shared helpers for the store tests: a store in a temp dir, closed and removed afterwards. */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { openStore, type StoreOptions } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { makeTempDir, removeTempDir } from '../support/tmp.js';
@@ -31,4 +33,16 @@ export function pattern(seed: number, length: number): Buffer {
     b[i] = x & 0xff;
   }
   return b;
+}
+
+/** Every block file under DIR/blocks, as paths. */
+export function listBlocks(dir: string): string[] {
+  const out: string[] = [];
+  const root = join(dir, 'blocks');
+  for (const xx of readdirSync(root)) {
+    for (const yy of readdirSync(join(root, xx))) {
+      for (const name of readdirSync(join(root, xx, yy))) out.push(join(root, xx, yy, name));
+    }
+  }
+  return out.sort();
 }
