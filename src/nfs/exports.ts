@@ -436,14 +436,14 @@ export function loadExports(file: string): Exports {
 }
 
 /**
- * The exports used when no file is given: the whole namespace as "/" (id 1), read-write, to
- * loopback clients only, without squashing — a node on a laptop, safe because nobody else can
- * reach it.
+ * The exports used when no file is given: "/export" (id 1), read-write, to loopback clients
+ * only, without squashing — a node on a laptop, safe because nobody else can reach it. Not "/":
+ * libnfs URLs (nfs://host/export/file) cannot name a root export.
  */
 export function defaultExports(): Exports {
   return new Exports([
     new Export({
-      path: '/',
+      path: '/export',
       id: 1,
       access: 'rw',
       clients: ['127.0.0.0/8', '::1'],

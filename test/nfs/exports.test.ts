@@ -514,10 +514,10 @@ test('loadExports reads a file and names it in errors; a missing file is EXPORTS
   });
 });
 
-test('the default export is "/" with id 1, read-write, loopback only, no squash', () => {
+test('the default export is "/export" with id 1, read-write, loopback only, no squash', () => {
   const ex = defaultExports();
   assert.equal(ex.list().length, 1);
-  const e = ex.find('/');
+  const e = ex.find('/export');
   assert.ok(e);
   assert.equal(ex.byId(1), e);
   assert.equal(e.access, 'rw');
