@@ -336,21 +336,31 @@ export class NfsClient {
     return { data: r.data, eof: r.eof, attributes: attrs(r.file_attributes) };
   }
 
-  /** Reads a whole file in READs of the server's rtmax, until eof. */
-  async readAll(fh: nfs_fh3, o?: CallOptions): Promise<Uint8Array> {
+  /**
+   * Reads a whole file in READs of the server's rtmax (at most 4 MiB), `depth` of them in flight,
+   * until eof. A short read without eof is legal: reading goes on from where it ended.
+   */
+  async readAll(fh: nfs_fh3, { depth = 4 }: { depth?: number } = {}, o?: CallOptions): Promise<Uint8Array> {
     const { rtmax } = await this.fsinfo(fh, o);
     const chunk = Math.max(1, Math.min(rtmax, 4 << 20));
     const parts: Uint8Array[] = [];
     let offset = 0n;
     for (;;) {
-      const r = await this.read(fh, offset, chunk, o);
-      parts.push(r.data);
-      offset += BigInt(r.data.length);
-      if (r.eof) break;
-      // A short read without eof is legal; an empty one without eof would loop forever.
-      if (r.data.length === 0) throw new NfsClientError('NFS_PROTOCOL', 'READ returned no data and no eof');
+      const batch = await Promise.all(
+        Array.from({ length: Math.max(1, depth) }, (_, i) =>
+          this.read(fh, offset + BigInt(i * chunk), chunk, o),
+        ),
+      );
+      for (const r of batch) {
+        parts.push(r.data);
+        offset += BigInt(r.data.length);
+        if (r.eof) return Buffer.concat(parts);
+        // Later replies in the batch started at offsets this one did not reach.
+        if (r.data.length < chunk) break;
+      }
+      if (batch[0].data.length === 0)
+        throw new NfsClientError('NFS_PROTOCOL', 'READ returned no data and no eof');
     }
-    return Buffer.concat(parts);
   }
 
   async write(
@@ -368,41 +378,52 @@ export class NfsClient {
   }
 
   /**
-   * Writes `data` at `offset` in WRITEs of the server's wtmax, each until fully written (the
-   * server may write less than asked). Unstable writes end with a COMMIT; if the write verifier
-   * changed meanwhile (the server lost unstable data), the whole range is written again.
+   * Writes `data` at `offset` in WRITEs of the server's wtmax (at most 4 MiB), `depth` of them in
+   * flight, each piece until fully written (a server may write less than asked). Unstable writes
+   * end with a COMMIT; if the write verifier changed meanwhile (the server lost unstable data),
+   * the whole range is written again.
    */
   async writeAll(
     fh: nfs_fh3,
     data: Uint8Array,
-    { offset = 0, stable = UNSTABLE }: { offset?: OffsetLike; stable?: stable_how } = {},
+    {
+      offset = 0,
+      stable = UNSTABLE,
+      depth = 4,
+    }: { offset?: OffsetLike; stable?: stable_how; depth?: number } = {},
     o?: CallOptions,
   ): Promise<void> {
     const { wtmax } = await this.fsinfo(fh, o);
     const chunk = Math.max(1, Math.min(wtmax, 4 << 20));
     const base = big(offset);
+    const starts: number[] = [];
+    // One WRITE even for no data, so an empty writeAll still reaches the server.
+    for (let pos = 0; pos < data.length || starts.length === 0; pos += chunk) starts.push(pos);
     for (let attempt = 0; attempt < 3; attempt++) {
-      let verf: Uint8Array | null = null;
+      const verfs: Uint8Array[] = [];
       let needCommit = false;
-      let consistent = true;
-      let pos = 0;
-      // One WRITE even for no data, so an empty writeAll still reaches the server.
-      do {
-        const piece = data.subarray(pos, Math.min(pos + chunk, data.length));
-        const r = await this.write(fh, base + BigInt(pos), piece, stable, o);
-        if (r.count > piece.length || (r.count === 0 && piece.length > 0))
-          throw new NfsClientError(
-            'NFS_PROTOCOL',
-            `WRITE of ${piece.length} bytes answered count ${r.count}`,
-          );
-        if (r.committed === UNSTABLE) needCommit = true;
-        if (verf === null) verf = r.verf;
-        else if (!sameBytes(verf, r.verf)) consistent = false;
-        pos += r.count;
-      } while (pos < data.length);
+      const writePiece = async (start: number) => {
+        const end = Math.min(start + chunk, data.length);
+        let pos = start;
+        do {
+          const piece = data.subarray(pos, end);
+          const r = await this.write(fh, base + BigInt(pos), piece, stable, o);
+          if (r.count > piece.length || (r.count === 0 && piece.length > 0))
+            throw new NfsClientError(
+              'NFS_PROTOCOL',
+              `WRITE of ${piece.length} bytes answered count ${r.count}`,
+            );
+          if (r.committed === UNSTABLE) needCommit = true;
+          verfs.push(r.verf);
+          pos += r.count;
+        } while (pos < end);
+      };
+      const step = Math.max(1, depth);
+      for (let i = 0; i < starts.length; i += step)
+        await Promise.all(starts.slice(i, i + step).map(writePiece));
       if (!needCommit) return;
       const c = await this.commit(fh, base, data.length > 0xffffffff ? 0 : data.length, o);
-      if (consistent && verf !== null && sameBytes(verf, c.verf)) return;
+      if (verfs.every((v) => sameBytes(v, c.verf))) return;
     }
     throw new NfsClientError(
       'NFS_WRITE_VERIFIER_CHANGED',

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isNfsError, MountError, NfsClient, type NfsError, nameText, nfs3 } from '../../src/nfs/index.js';
@@ -47,6 +47,18 @@ test('NfsClient against nfs-ganesha', { timeout: 180_000 }, async (t) => {
       } finally {
         await g.stop();
       }
+    }),
+  );
+});
+
+test("startGanesha fails at once, with ganesha's own words, when it cannot serve the export", async () => {
+  requireRoot('the ganesha harness test');
+  await withNetns('ganesha-bad', (ns) =>
+    withTempDir('ganesha-bad', async (dir) => {
+      writeFileSync(join(dir, 'file'), 'not a directory');
+      const started = Date.now();
+      await assert.rejects(startGanesha(ns, { dir: join(dir, 'file') }), /not a directory/);
+      assert.ok(Date.now() - started < 20_000, 'no waiting for a readiness timeout');
     }),
   );
 });
@@ -112,6 +124,14 @@ async function run(
     assert.equal(sha256(back), sha256(data));
     assert.equal(sha256(readFileSync(join(dir, 'big.bin'))), sha256(data));
     assert.equal((await c.getattr(f.fh)).size, BigInt(data.length));
+
+    // Several 4 MiB pieces in flight, two batches, a 1-byte tail; FILE_SYNC needs no COMMIT.
+    const more = randomBytes((9 << 20) + 1);
+    const g = await c.create(root, 'bigger.bin');
+    await c.writeAll(g.fh, more, { stable: nfs3.FILE_SYNC, depth: 2 });
+    assert.equal(sha256(await c.readAll(g.fh, { depth: 2 })), sha256(more));
+    assert.equal(sha256(readFileSync(join(dir, 'bigger.bin'))), sha256(more));
+    await c.remove(root, 'bigger.bin');
   });
 
   await t.test('MKDIR and READDIR/READDIRPLUS over 300 entries in many pages', async () => {
@@ -180,6 +200,19 @@ async function run(
     );
     await c.setattr(f.fh, { mode: 0o640 }, a.ctime);
     assert.equal((await c.getattr(f.fh)).mode & 0o7777, 0o640);
+  });
+
+  await t.test('MKNOD of a FIFO, COMMIT', async () => {
+    const f = await c.mknod(root, 'fifo', nfs3.NF3FIFO, { attributes: { mode: 0o600 } });
+    assert.equal((await c.getattr(f.fh)).type, nfs3.NF3FIFO);
+    assert.ok(lstatSync(join(dir, 'fifo')).isFIFO());
+    await c.remove(root, 'fifo');
+    const big = await c.lookup(root, 'big.bin');
+    const w = await c.write(big.fh, 0, Buffer.from('x'), nfs3.UNSTABLE);
+    const cm = await c.commit(big.fh);
+    assert.equal(cm.verf.length, 8);
+    if (w.committed === nfs3.UNSTABLE)
+      assert.deepEqual(cm.verf, w.verf, 'no restart between WRITE and COMMIT');
   });
 
   await t.test('ACCESS for root', async () => {

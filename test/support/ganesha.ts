@@ -32,6 +32,8 @@ export interface RunningGanesha {
   mountPort: number;
   exportPath: string;
   dir: string;
+  /** Ganesha's log (in its temp dir, gone after stop()): read it when a test fails. */
+  logFile: string;
   stop(): Promise<void>;
 }
 
@@ -87,13 +89,21 @@ function tcpPorts(rpcinfoP: string, vers: number): Map<number, number> {
   return ports;
 }
 
-function tail(file: string, chars = 6000): string {
+/** Log lines that explain a failure, without the noise every run has (no D-Bus, no Kerberos). */
+const NOISE = /DBUS|dbus|krb5|keytab|realm|principal|RADOS/;
+
+/** A log line saying ganesha will not serve what it was asked to (it goes on running regardless). */
+const FATAL = /:(CRIT|FATAL) :/;
+
+function excerpt(file: string): string {
+  let s: string;
   try {
-    const s = readFileSync(file, 'utf8');
-    return s.slice(-chars);
+    s = readFileSync(file, 'utf8');
   } catch (e) {
     return `(no log: ${(e as Error).message})`;
   }
+  const serious = s.split('\n').filter((l) => /:(CRIT|MAJ|FATAL|WARN) :/.test(l) && !NOISE.test(l));
+  return `${serious.join('\n')}\n--- last lines\n${s.slice(-3000)}`;
 }
 
 /**
@@ -113,8 +123,9 @@ export async function startGanesha(
   if (!existsSync(join(PLUGINS_DIR, 'libfsalvfs.so')))
     throw new Error(`FSAL_VFS is not installed at ${PLUGINS_DIR} (Debian package nfs-ganesha-vfs)`);
   if (!existsSync(options.dir)) throw new Error(`export directory ${options.dir} does not exist`);
-
   const exportPath = options.exportPath ?? '/export';
+  if (!exportPath.startsWith('/')) throw new Error(`exportPath must be absolute, not '${exportPath}'`);
+
   const work = makeTempDir('ganesha');
   const conf = join(work, 'ganesha.conf');
   const log = join(work, 'ganesha.log');
@@ -130,7 +141,7 @@ export async function startGanesha(
     await rpcbind?.stop('SIGTERM');
   };
   const diagnose = () =>
-    `--- ganesha log (${log})\n${tail(log)}\n${ganesha?.describeOutput() ?? ''}\n${rpcbind?.describeOutput() ?? ''}`;
+    `--- ganesha log (${log}), serious lines first\n${excerpt(log)}\n${ganesha?.describeOutput() ?? ''}\n${rpcbind?.describeOutput() ?? ''}`;
 
   try {
     // -f: foreground, so the harness owns the process. rpcbind says nothing when ready.
@@ -151,17 +162,27 @@ export async function startGanesha(
     });
     const g = ganesha;
     const probe = (argv: string[]) => ns.execIn(rb, argv, { timeoutMs: 10_000 });
-    await waitUntil(
+    // waitUntil retries on errors; these are final, so the probe hands them out as a value.
+    const ready = await waitUntil(
       'ganesha to serve NFS and MOUNT version 3',
-      async () => {
-        if (!g.running) throw new Error('ganesha.nfsd exited');
+      async (): Promise<{ fatal?: string } | false> => {
+        if (!g.running) return { fatal: 'ganesha.nfsd exited' };
+        // A bad EXPORT block does not stop ganesha: it serves nothing. Say so at once.
+        const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+        const bad = text.split('\n').find((l) => FATAL.test(l) && !NOISE.test(l));
+        if (bad !== undefined) return { fatal: `ganesha logged: ${bad.replace(/^.*?\] /, '')}` };
         if ((await probe(['rpcinfo', '-t', '127.0.0.1', '100003', '3'])).code !== 0) return false;
         if ((await probe(['rpcinfo', '-t', '127.0.0.1', '100005', '3'])).code !== 0) return false;
-        // A real MNT, READDIR of the export root: what a test will do first.
-        return (await probe(['nfs-ls', `nfs://127.0.0.1${exportPath}?version=3`])).code === 0;
+        // Kernel clients may ask MOUNT over UDP.
+        if ((await probe(['rpcinfo', '-u', '127.0.0.1', '100005', '3'])).code !== 0) return false;
+        if ((await probe(['rpcinfo', '-u', '127.0.0.1', '100003', '3'])).code !== 0) return false;
+        // A real MNT and READDIR of the export root: what a test will do first.
+        const ls = await probe(['nfs-ls', `nfs://127.0.0.1${exportPath}?version=3`]);
+        return ls.code === 0 ? {} : false;
       },
       { timeoutMs: 30_000, intervalMs: 100 },
     );
+    if (ready.fatal !== undefined) throw new Error(ready.fatal);
     const ports = tcpPorts((await probe(['rpcinfo', '-p', '127.0.0.1'])).stdout, 3);
     const nfsPort = ports.get(100003);
     const mountPort = ports.get(100005);
@@ -176,6 +197,7 @@ export async function startGanesha(
       mountPort,
       exportPath,
       dir: options.dir,
+      logFile: log,
       async stop() {
         if (stopped) return;
         stopped = true;
