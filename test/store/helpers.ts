@@ -46,3 +46,8 @@ export function listBlocks(dir: string): string[] {
   }
   return out.sort();
 }
+
+/** File N's size in the child's durable loop: inline, one block, and several chunks, in turn. */
+export function loopSize(n: number): number {
+  return [700, 150_000, 2_500_000, 4096, 1_048_577][n % 5];
+}

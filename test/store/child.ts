@@ -1,0 +1,56 @@
+/**
+ * A store in a child process, for tests that must watch it from outside (strace) or kill it
+ * (kill -9). Not a test file itself. Usage: node child.js MODE DIR
+ *   durable-loop: durable writes of files of varied sizes forever, printing `ack N` after each
+ *   strace: one durable write of a new file, one unstable write, one commit, each announced
+ */
+import { openStore } from '../../src/store/index.js';
+import { loopSize, pattern } from './helpers.js';
+
+const [mode, dir] = process.argv.slice(2);
+
+function say(line: string): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(`${line}\n`, () => resolve()));
+}
+
+async function main(): Promise<void> {
+  const store = await openStore({ dir });
+  if (mode === 'durable-loop') {
+    await say('ready');
+    for (let n = 1; ; n++) {
+      const size = loopSize(n);
+      await store.writeFile({
+        file: n,
+        offset: 0,
+        data: pattern(n, size),
+        stable: true,
+        update: (tx) => tx.put(['inode', n], { size }),
+      });
+      await say(`ack ${n}`);
+    }
+  } else if (mode === 'strace') {
+    // Warm up (the first transactions and the block directories), so the traced writes stand alone.
+    await store.writeFile({ file: 100, offset: 0, data: pattern(100, 200_000), stable: true });
+    await say('begin durable');
+    await store.writeFile({
+      file: 1,
+      offset: 0,
+      data: pattern(1, 300_000),
+      stable: true,
+      update: (tx) => tx.put(['inode', 1], { size: 300_000 }),
+    });
+    await say('acknowledged durable');
+    await store.writeFile({ file: 2, offset: 0, data: pattern(2, 300_000), stable: false });
+    await say('acknowledged unstable');
+    await store.commitFile(2);
+    await say('acknowledged commit');
+    await store.close();
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
