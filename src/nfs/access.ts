@@ -106,9 +106,18 @@ export function mayCreate(caller: Identity, dir: PermAttrs): boolean {
  * the caller must own the victim or the directory, or be root.
  */
 export function mayDelete(caller: Identity, dir: PermAttrs, victim: PermAttrs): boolean {
-  if (!mayCreate(caller, dir)) return false;
-  if ((dir.mode & S_ISVTX) === 0) return true;
-  return isRoot(caller) || caller.uid === victim.uid || caller.uid === dir.uid;
+  return deleteDenial(caller, dir, victim) === undefined;
+}
+
+/**
+ * Why `mayDelete` refuses, as Linux answers: NFS3ERR_ACCES without write and search on the
+ * directory, NFS3ERR_PERM when only the sticky bit stands in the way. Undefined when allowed.
+ */
+export function deleteDenial(caller: Identity, dir: PermAttrs, victim: PermAttrs): DenyStatus | undefined {
+  if (!mayCreate(caller, dir)) return 'NFS3ERR_ACCES';
+  if ((dir.mode & S_ISVTX) === 0) return undefined;
+  if (isRoot(caller) || caller.uid === victim.uid || caller.uid === dir.uid) return undefined;
+  return 'NFS3ERR_PERM';
 }
 
 /**
