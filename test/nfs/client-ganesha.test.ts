@@ -85,6 +85,14 @@ async function run(
     const attrs = await c.getattr(root);
     assert.equal(attrs.type, nfs3.NF3DIR);
     await assert.rejects(c.mount('/no/such/export'), (e: unknown) => e instanceof MountError);
+
+    // Ports given: no rpcbind involved.
+    const direct = await NfsClient.connect({ host: address, nfsPort: c.nfsPort, mountPort: c.mountPort });
+    try {
+      assert.deepEqual((await direct.getattr(await direct.mount(exportPath))).fileid, attrs.fileid);
+    } finally {
+      await direct.close();
+    }
   });
 
   await t.test('FSINFO, FSSTAT, PATHCONF', async () => {
@@ -267,8 +275,14 @@ async function run(
     assert.equal(cat.stdout, 'hello');
   });
 
-  await t.test('UMNT', async () => {
+  await t.test('DUMP, UMNT, UMNTALL', async () => {
+    // Ganesha keeps no mount list; what matters here is that the reply decodes.
+    const dump = await c.mountRaw.MOUNTPROC3_DUMP();
+    for (let m = dump; m !== null; m = m.ml_next) assert.ok(m.ml_directory.length > 0);
     await c.umount(exportPath);
+    await c.mountRaw.MOUNTPROC3_UMNTALL();
+    await c.mountRaw.MOUNTPROC3_NULL();
+    await c.null();
   });
 }
 
