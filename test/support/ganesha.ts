@@ -147,14 +147,17 @@ export async function startGanesha(
     // -f: foreground, so the harness owns the process. rpcbind says nothing when ready.
     rpcbind = ns.spawn(['rpcbind', '-f'], { privateRun: true, name: 'ganesha rpcbind' });
     const rb = rpcbind;
-    await waitUntil(
+    // waitUntil retries on errors; a dead daemon is final, so probes hand that out as a value.
+    const rpcbindUp = await waitUntil(
       'rpcbind (for ganesha) to answer on 127.0.0.1:111',
-      async () => {
-        if (!rb.running) throw new Error(`rpcbind exited\n${rb.describeOutput()}`);
-        return (await ns.execIn(rb, ['rpcinfo', '-p', '127.0.0.1'], { timeoutMs: 10_000 })).code === 0;
+      async (): Promise<{ fatal?: string } | false> => {
+        if (!rb.running) return { fatal: 'rpcbind exited' };
+        const r = await ns.execIn(rb, ['rpcinfo', '-p', '127.0.0.1'], { timeoutMs: 10_000 });
+        return r.code === 0 ? {} : false;
       },
       { timeoutMs: 20_000 },
     );
+    if (rpcbindUp.fatal !== undefined) throw new Error(rpcbindUp.fatal);
 
     // -F: foreground; -L: log file; ganesha's default pid file is in /run, give it ours.
     ganesha = ns.spawnIn(rb, ['ganesha.nfsd', '-F', '-L', log, '-f', conf, '-p', join(work, 'ganesha.pid')], {
@@ -162,7 +165,6 @@ export async function startGanesha(
     });
     const g = ganesha;
     const probe = (argv: string[]) => ns.execIn(rb, argv, { timeoutMs: 10_000 });
-    // waitUntil retries on errors; these are final, so the probe hands them out as a value.
     const ready = await waitUntil(
       'ganesha to serve NFS and MOUNT version 3',
       async (): Promise<{ fatal?: string } | false> => {
