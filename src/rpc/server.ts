@@ -14,23 +14,24 @@ import {
 } from './errors.js';
 import {
   AUTH_ERROR,
+  AUTH_NONE,
   CALL,
-  type call_body,
   decode_rpc_msg,
   encode_rpc_msg,
   GARBAGE_ARGS,
   MSG_ACCEPTED,
   MSG_DENIED,
+  type opaque_auth,
   PROC_UNAVAIL,
   PROG_MISMATCH,
   PROG_UNAVAIL,
   REPLY,
   RPC_MISMATCH,
-  type rpc_msg,
   SUCCESS,
   SYSTEM_ERR,
 } from './gen/rpc_msg.js';
 import { compose, type IncomingCall, type ServerInterceptor } from './interceptors.js';
+import { SlabWriter } from './slab.js';
 import type { ProcedureDefinition, ProgramDefinition } from './stub.js';
 
 /** Where a server transport delivers a call, and where the reply goes. */
@@ -82,7 +83,8 @@ export interface ServerStats {
 }
 
 const RESERVED = 4;
-const SUCCESS_DATA = { stat: SUCCESS } as const;
+/** RFC 5531: a credential or verifier body is at most 400 bytes. */
+const MAX_AUTH_BYTES = 400;
 
 /**
  * The transport-independent core of an ONC RPC server: it takes one record, answers it through
@@ -94,6 +96,8 @@ export class RpcServer {
   private readonly run: (call: IncomingCall) => unknown;
   readonly log: Logger;
   readonly stats: ServerStats = { calls: 0, garbage: 0, dropped: 0, drcHits: 0, systemErrors: 0 };
+  private readonly slab = new SlabWriter();
+  private readonly direct: boolean;
 
   constructor(options: RpcServerOptions = {}) {
     this.drc =
@@ -105,6 +109,7 @@ export class RpcServer {
     };
     const interceptors = options.interceptors ?? [];
     this.run = interceptors.length === 0 ? terminal : compose<IncomingCall, unknown>(interceptors, terminal);
+    this.direct = interceptors.length === 0;
   }
 
   /** Serves one program version with a handler implementing its generated interface. */
@@ -166,9 +171,26 @@ export class RpcServer {
   /** Handles one record. Never throws: every failure becomes a reply status or a drop. */
   dispatch(record: Buffer, info: TransportInfo, sink: ReplySink): void {
     const r = new XdrReader(record);
-    let msg: rpc_msg;
+    let xid: number;
+    let rpcvers: number;
+    let prog: number;
+    let vers: number;
+    let proc: number;
+    let cred: opaque_auth;
     try {
-      msg = decode_rpc_msg(r);
+      // The call header read field by field (the generated decoder builds a tree of objects and
+      // a fresh empty buffer per empty credential and verifier, for every call).
+      xid = r.readUint();
+      if (r.readInt() !== CALL) {
+        this.dispatchOther(record, info, sink);
+        return;
+      }
+      rpcvers = r.readUint();
+      prog = r.readUint();
+      vers = r.readUint();
+      proc = r.readUint();
+      cred = readAuth(r);
+      readAuth(r);
     } catch (e) {
       // Without a readable header there is no XID worth answering; the stream stays in sync.
       this.stats.garbage++;
@@ -176,32 +198,25 @@ export class RpcServer {
       sink(null);
       return;
     }
-    if (msg.body.mtype !== CALL) {
-      this.stats.dropped++;
-      sink(null);
-      return;
-    }
     this.stats.calls++;
-    const xid = msg.xid;
-    const call = msg.body.cbody;
-    if (call.rpcvers !== 2) {
+    if (rpcvers !== 2) {
       sink(this.denied(xid, { stat: RPC_MISMATCH, mismatch: { low: 2, high: 2 } }));
       return;
     }
     let reg: RegisteredProcedure;
     let credential: Credential;
     try {
-      credential = parseCredential(call.cred);
-      reg = this.lookup(call.prog, call.vers, call.proc);
+      credential = parseCredential(cred);
+      reg = this.lookup(prog, vers, proc);
     } catch (e) {
       sink(this.errorReply(xid, e));
       return;
     }
     const ctx: CallContext = {
       xid,
-      program: call.prog,
-      version: call.vers,
-      procedure: call.proc,
+      program: prog,
+      version: vers,
+      procedure: proc,
       credential,
       transport: info.transport,
       remoteAddress: info.remoteAddress,
@@ -213,7 +228,7 @@ export class RpcServer {
       this.execute(reg, ctx, r, reg.oneWay ? ignoreReply(sink) : sink);
       return;
     }
-    const key = drcKey(info, xid, call, argumentDigest(record, r.pos, record.length));
+    const key = drcKey(info, xid, prog, vers, proc, argumentDigest(record, r.pos, record.length));
     const drc = this.drc!;
     const found = drc.begin(key, (reply) => sink(reply === null ? null : [reply]));
     if (found.kind === 'waiting') {
@@ -232,6 +247,20 @@ export class RpcServer {
     });
   }
 
+  /** A message that is not a call: a reply sent the wrong way, or not RPC at all. */
+  private dispatchOther(record: Buffer, info: TransportInfo, sink: ReplySink): void {
+    try {
+      decode_rpc_msg(new XdrReader(record));
+    } catch (e) {
+      this.stats.garbage++;
+      this.log.debug({ err: e, remote: info.remoteAddress }, 'dropped undecodable RPC message');
+      sink(null);
+      return;
+    }
+    this.stats.dropped++;
+    sink(null);
+  }
+
   private execute(reg: RegisteredProcedure, ctx: CallContext, r: XdrReader, sink: ReplySink): void {
     let args: unknown;
     try {
@@ -244,7 +273,8 @@ export class RpcServer {
     }
     let result: unknown;
     try {
-      result = this.run({ ctx, procedure: reg.def, args });
+      // Without interceptors the handler is called as is: no call object, no second lookup.
+      result = this.direct ? reg.handler(args, ctx) : this.run({ ctx, procedure: reg.def, args });
     } catch (e) {
       sink(this.errorReply(ctx.xid, e, reg.def.name));
       return;
@@ -260,18 +290,18 @@ export class RpcServer {
   }
 
   private successReply(xid: number, def: ProcedureDefinition, result: unknown): Buffer[] {
-    const w = new XdrWriter(512);
-    w.skip(RESERVED);
-    encode_rpc_msg(w, {
-      xid,
-      body: {
-        mtype: REPLY,
-        rbody: { stat: MSG_ACCEPTED, areply: { verf: NULL_AUTH, reply_data: SUCCESS_DATA } },
-      },
-    });
+    const w = this.slab.begin();
     try {
+      const at = w.skip(RESERVED + 4 + SUCCESS_HEADER.length);
+      const b = w.buf;
+      b[at + 4] = xid >>> 24;
+      b[at + 5] = xid >>> 16;
+      b[at + 6] = xid >>> 8;
+      b[at + 7] = xid;
+      b.set(SUCCESS_HEADER, at + 8);
       def.encodeResult(w, result);
     } catch (e) {
+      this.slab.abort(w);
       // The handler returned something its own result type cannot encode: a server bug.
       return this.errorReply(
         xid,
@@ -279,7 +309,7 @@ export class RpcServer {
         def.name,
       );
     }
-    return w.finishChunks();
+    return this.slab.finish(w);
   }
 
   private errorReply(xid: number, e: unknown, procName?: string): Buffer[] {
@@ -326,6 +356,36 @@ function ignoreReply(sink: ReplySink): ReplySink {
  * Keys the cache by client host (not port: a reconnecting client gets a new one), XID, program,
  * version, procedure and a digest of the arguments.
  */
-function drcKey(info: TransportInfo, xid: number, call: call_body, digest: number): string {
-  return `${info.transport}|${info.remoteAddress}|${xid}|${call.prog}|${call.vers}|${call.proc}|${digest}`;
+function drcKey(
+  info: TransportInfo,
+  xid: number,
+  prog: number,
+  vers: number,
+  proc: number,
+  digest: number,
+): string {
+  return `${info.transport}|${info.remoteAddress}|${xid}|${prog}|${vers}|${proc}|${digest}`;
 }
+
+const EMPTY_OPAQUE: Uint8Array = new Uint8Array(0);
+
+/** An opaque_auth as decode_opaque_auth reads it, sharing one empty body among all empty ones. */
+function readAuth(r: XdrReader): opaque_auth {
+  const flavor = r.readUint();
+  const len = r.readLength(MAX_AUTH_BYTES, 1);
+  if (len === 0) return flavor === AUTH_NONE ? NULL_AUTH : { flavor, body: EMPTY_OPAQUE };
+  return { flavor, body: r.readFixedOpaque(len) };
+}
+
+/** After the XID: REPLY, MSG_ACCEPTED, an AUTH_NONE verifier with no body, SUCCESS. */
+const SUCCESS_HEADER = (() => {
+  const w = new XdrWriter(32);
+  encode_rpc_msg(w, {
+    xid: 0,
+    body: {
+      mtype: REPLY,
+      rbody: { stat: MSG_ACCEPTED, areply: { verf: NULL_AUTH, reply_data: { stat: SUCCESS } } },
+    },
+  });
+  return Buffer.from(w.finish().subarray(4));
+})();
