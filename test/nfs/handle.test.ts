@@ -244,3 +244,32 @@ test('processes creating the key at once all end up with the one key on disk', a
     assert.deepEqual(readdirSync(dir), [HANDLE_KEY_FILE]);
   });
 });
+
+test('a key loaded afresh (nothing remembered) decodes what another instance encoded (property)', () => {
+  const bytes = Buffer.alloc(HANDLE_KEY_BYTES);
+  bytes.set([1, 2, 3, 4]);
+  const writer = HandleKey.fromBytes(bytes);
+  fc.assert(
+    fc.property(fields, (f) => {
+      const reader = HandleKey.fromBytes(bytes);
+      assert.deepEqual({ ...decodeHandle(reader, encodeHandle(writer, f)) }, { ...f });
+    }),
+  );
+});
+
+test('remembered handles: results are immutable, and eviction only costs a recomputation', () => {
+  const key = HandleKey.generate();
+  const h = encodeHandle(key, { exportId: 2, ino: 10, gen: 1 });
+  const got = decodeHandle(key, h);
+  assert.throws(() => {
+    (got as { ino: number }).ino = 11;
+  }, TypeError);
+  assert.deepEqual({ ...decodeHandle(key, h) }, { exportId: 2, ino: 10, gen: 1 });
+  // Far more handles than are remembered: the first ones still decode.
+  const many = Array.from({ length: 20_000 }, (_, i) => encodeHandle(key, { exportId: 1, ino: i, gen: 0 }));
+  for (const i of [0, 1, 9999, 19_999]) assert.equal(decodeHandle(key, many[i]).ino, i);
+  // A remembered handle with one bit changed is still checked, not matched loosely.
+  const flipped = Buffer.from(many[19_999]);
+  flipped[HANDLE_LENGTH - 1] ^= 1;
+  assert.throws(() => decodeHandle(key, flipped), BadHandleError);
+});
