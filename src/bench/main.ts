@@ -10,6 +10,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
     describe: 'Cairn ONC RPC against @grpc/grpc-js and a raw TCP/UDP echo (calls/s, latency, MiB/s)',
     run: async (argv) => (await import('./rpc.js')).run(argv),
   },
+  nfs: {
+    describe: 'Cairn NFSv3 against nfs-ganesha: nfs-cp write/read, metadata ops at 1 and 16 in flight (root)',
+    run: async (argv) => (await import('./nfs.js')).run(argv),
+  },
 };
 
 function usage(): string {
