@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -525,4 +525,27 @@ test('the default export is "/export" with id 1, read-write, loopback only, no s
   for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) assert.ok(e.allows(a), a);
   for (const a of ['10.0.2.2', '192.168.1.1', '::2', 'fe80::1']) assert.equal(e.allows(a), false, a);
   assert.deepEqual(e.identity({ uid: 0, gid: 0, gids: [0] }), { uid: 0, gid: 0, gids: [0] });
+});
+
+test('the examples in docs/EXPORTS.md are valid, and the documented default is defaultExports()', () => {
+  const doc = readFileSync(new URL('../../../docs/EXPORTS.md', import.meta.url), 'utf8');
+  const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.equal(blocks.length, 2);
+  const full = parseExports(blocks[0], 'EXPORTS.md');
+  assert.deepEqual(
+    full.list().map((e) => [e.path, e.id, e.access, e.squash]),
+    [
+      ['/data', 1, 'rw', 'root'],
+      ['/pub', 2, 'ro', 'all'],
+      ['/home', 3, 'rw', 'root'],
+    ],
+  );
+  assert.deepEqual(
+    parseExports(blocks[1], 'EXPORTS.md')
+      .list()
+      .map((e) => e.toJSON()),
+    defaultExports()
+      .list()
+      .map((e) => e.toJSON()),
+  );
 });
