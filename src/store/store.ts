@@ -45,6 +45,9 @@ export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
 /** Verified block contents kept in memory (blocks are immutable, so the cache is never stale). */
 export const DEFAULT_BLOCK_CACHE_BYTES = 32 << 20;
 
+/** Free space kept for metadata commits: block writes fail with StoreFullError below it. */
+export const DEFAULT_HEADROOM_BYTES = 1 << 20;
+
 const FORMAT_VERSION = 1;
 
 export interface StoreOptions {
@@ -57,6 +60,8 @@ export interface StoreOptions {
   /** Largest chunk content kept inline in its record, for a new store. */
   inlineMax?: number;
   blockCacheBytes?: number;
+  /** Free space that block writes leave for LMDB, so deletes can still commit on a full disk. */
+  headroomBytes?: number;
   /** The block file I/O layer (the seam for the power-loss crash mode). */
   io?: BlockIO;
   /**
@@ -96,6 +101,8 @@ interface FormatRec {
 class ChunkChanged extends Error {}
 /** A block file was not there; the caller re-reads the record (it may have been replaced). */
 class BlockMissing extends Error {}
+
+function noop(): void {}
 
 function checksum(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest().subarray(0, CHECKSUM_BYTES);
@@ -196,6 +203,8 @@ export class LmdbStore implements Store {
   private readonly fileQueues = new Map<FileId, Promise<unknown>>();
   private readonly inflight = new Set<Promise<unknown>>();
   private toFree: string[] = [];
+  private readonly headroom: number;
+  private space: { at: number; avail: number } | undefined;
   private reaping: Promise<void> | undefined;
 
   constructor(private readonly options: StoreOptions) {
@@ -204,6 +213,7 @@ export class LmdbStore implements Store {
     this.io = options.io ?? new NodeBlockIO();
     this.log = options.logger ?? componentLogger('store');
     this.cache = new BlockCache(options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES);
+    this.headroom = options.headroomBytes ?? DEFAULT_HEADROOM_BYTES;
     mkdirSync(join(options.dir, 'meta'), { recursive: true });
     mkdirSync(this.blocksDir, { recursive: true });
     this.env = openLmdb({
@@ -474,6 +484,8 @@ export class LmdbStore implements Store {
     }
     const newBlocks: string[] = [];
     try {
+      if (w.data.length > this.inlineMax)
+        await this.checkHeadroom(w.data.length + plans.length * this.inlineMax);
       await Promise.all(
         plans.map(async (p) => {
           const base = p.chunk * C;
@@ -682,11 +694,53 @@ export class LmdbStore implements Store {
     try {
       return await this.records.childTransaction(fn);
     } catch (e) {
-      if (isNoSpace(e) && !(e instanceof StoreError)) {
-        throw new StoreFullError(`metadata commit failed: no space (${(e as Error).message})`, { cause: e });
+      if (e instanceof StoreError || e instanceof ChunkChanged) throw e;
+      // When a commit fails (a full disk), lmdb-js also rejects the commit promise of its
+      // event-turn batch, which nothing holds: handle it (still current in this microtask) so it
+      // is not an unhandled rejection. The failure reaches the caller through this rejection.
+      this.env.committed.then(noop, noop);
+      // lmdb-js rejects every write of a failed commit with a generic error whose cause is a
+      // separate promise; LMDB reports a short write on a full disk as EIO, so the disk is asked.
+      const commitError = (e as { commitError?: Promise<unknown> }).commitError;
+      if (commitError) {
+        commitError.catch(() => {});
+        if (await this.nearlyFull()) {
+          throw new StoreFullError('metadata commit failed: no space left', { cause: e });
+        }
+        throw new StoreError('STORE_IO', 'metadata commit failed', { cause: e });
       }
+      if (isNoSpace(e))
+        throw new StoreFullError(`metadata commit failed: ${(e as Error).message}`, { cause: e });
       throw e;
     }
+  }
+
+  /** Whether the data directory's file system has (almost) no space left. */
+  private async nearlyFull(): Promise<boolean> {
+    try {
+      const s = await statfs(this.dir);
+      return s.bavail * s.bsize < Math.max(this.headroom, 2 * this.chunkSize);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Refuses new blocks (StoreFullError) once free space falls below the headroom, so that the
+   * metadata commits that free space (deletes, truncates) still find room in LMDB's file.
+   */
+  private async checkHeadroom(bytes: number): Promise<void> {
+    const now = Date.now();
+    if (!this.space || now - this.space.at > 1000 || this.space.avail - bytes < this.headroom * 2) {
+      const s = await statfs(this.dir);
+      this.space = { at: now, avail: s.bavail * s.bsize };
+    }
+    if (this.space.avail - bytes < this.headroom) {
+      throw new StoreFullError(
+        `no space for ${bytes} bytes of blocks (${this.space.avail} available, ${this.headroom} kept for metadata)`,
+      );
+    }
+    this.space.avail -= bytes;
   }
 
   private nextBlockId(): string {

@@ -97,7 +97,11 @@ describe('store durability', () => {
       const mdb = join(data, 'meta', 'data.mdb');
       const blockOpen = (after: number) => {
         const c = calls.find(
-          (x) => x.name === 'openat' && x.start > after && x.args.includes('/blocks/') && x.args.includes('O_CREAT'),
+          (x) =>
+            x.name === 'openat' &&
+            x.start > after &&
+            x.args.includes('/blocks/') &&
+            x.args.includes('O_CREAT'),
         );
         assert.ok(c, 'a new block file is created');
         return /= \d+<([^>]*)>/.exec(` = ${c.result}`)?.[1] as string;
@@ -119,13 +123,21 @@ describe('store durability', () => {
       assert.ok(blockWrites.length > 0, 'the block data is written');
       const blockSync = calls.find((c) => c.name === 'fdatasync' && fdPath(c) === block);
       assert.ok(blockSync, 'the block file is fdatasynced');
-      for (const w of blockWrites) assert.ok(w.end < blockSync.start, 'block writes end before its fdatasync');
-      const dirSync = calls.find((c) => c.name === 'fsync' && fdPath(c) === dirname(block) && c.start > begin.end);
+      for (const w of blockWrites)
+        assert.ok(w.end < blockSync.start, 'block writes end before its fdatasync');
+      const dirSync = calls.find(
+        (c) => c.name === 'fsync' && fdPath(c) === dirname(block) && c.start > begin.end,
+      );
       assert.ok(dirSync, "the block's directory is fsynced (its new entry)");
-      const lmdbWrites = calls.filter((c) => isWrite(c) && fdPath(c) === mdb && c.start > begin.end && c.end < ack.start);
+      const lmdbWrites = calls.filter(
+        (c) => isWrite(c) && fdPath(c) === mdb && c.start > begin.end && c.end < ack.start,
+      );
       assert.ok(lmdbWrites.length > 0, 'LMDB writes the transaction before the ack');
       const firstLmdb = Math.min(...lmdbWrites.map((c) => c.start));
-      assert.ok(blockSync.end < firstLmdb, 'block fdatasync returns before LMDB writes the transaction that references it');
+      assert.ok(
+        blockSync.end < firstLmdb,
+        'block fdatasync returns before LMDB writes the transaction that references it',
+      );
       assert.ok(dirSync.end < firstLmdb, 'directory fsync returns before LMDB writes the transaction');
       const lmdbSync = calls.find(
         (c) => isSync(c) && fdPath(c) === mdb && c.start > firstLmdb && c.end < ack.start,
@@ -145,13 +157,21 @@ describe('store durability', () => {
 
       // 3. COMMIT: the block is synced, then LMDB flushes, then the ack.
       const ackCommit = say('acknowledged commit');
-      const usync = calls.find((c) => c.name === 'fdatasync' && fdPath(c) === ublock && c.start > ackUnstable.end);
+      const usync = calls.find(
+        (c) => c.name === 'fdatasync' && fdPath(c) === ublock && c.start > ackUnstable.end,
+      );
       assert.ok(usync && usync.end < ackCommit.start, 'commit fdatasyncs the unstable block before its ack');
-      const udir = calls.find((c) => c.name === 'fsync' && fdPath(c) === dirname(ublock) && c.start > ackUnstable.end);
+      const udir = calls.find(
+        (c) => c.name === 'fsync' && fdPath(c) === dirname(ublock) && c.start > ackUnstable.end,
+      );
       assert.ok(udir && udir.end < ackCommit.start, "commit fsyncs the block's directory before its ack");
-      const cLmdb = calls.find((c) => isWrite(c) && fdPath(c) === mdb && c.start > usync.end && c.end < ackCommit.start);
+      const cLmdb = calls.find(
+        (c) => isWrite(c) && fdPath(c) === mdb && c.start > usync.end && c.end < ackCommit.start,
+      );
       assert.ok(cLmdb, 'the commit transaction is written after the block sync');
-      const cSync = calls.find((c) => isSync(c) && fdPath(c) === mdb && c.start > cLmdb.end && c.end < ackCommit.start);
+      const cSync = calls.find(
+        (c) => isSync(c) && fdPath(c) === mdb && c.start > cLmdb.end && c.end < ackCommit.start,
+      );
       assert.ok(cSync, 'and flushed before the ack');
     } finally {
       removeTempDir(dir);
