@@ -285,12 +285,21 @@ export class FileSystem {
     if (isDotName(name) || this.entry(tx, dirIno, name)) throw new FsError('EEXIST', 'name exists');
     const ino = this.allocate(tx);
     const inheritGid = (dir.mode & S_ISGID) !== 0;
+    const gid = inheritGid ? dir.gid : who.gid;
     let mode = fields.mode & 0o7777;
-    if (fields.type === 'dir' && inheritGid) mode |= S_ISGID;
+    if (fields.type === 'dir') {
+      // As Linux mkdir: setuid and setgid in the requested mode are ignored; a directory is
+      // setgid only by inheritance from a setgid parent.
+      mode &= ~(S_ISUID | S_ISGID);
+      if (inheritGid) mode |= S_ISGID;
+    } else if (mode & S_ISGID && mode & 0o010 && who.uid !== 0 && !isMember(who, gid)) {
+      // As Linux (inode_init_owner): no setgid-executable file in a group the creator is not in.
+      mode &= ~S_ISGID;
+    }
     const attr: Attr = {
       nlink: fields.type === 'dir' ? 2 : 1,
       uid: who.uid,
-      gid: inheritGid ? dir.gid : who.gid,
+      gid,
       size: 0,
       atime: now,
       mtime: now,
@@ -611,7 +620,8 @@ export class FileSystem {
       next.mode &= ~S_ISUID;
       if (next.mode & 0o010) next.mode &= ~S_ISGID;
     }
-    if (s.mode !== undefined) {
+    // A symbolic link's mode means nothing and stays 0777, as on Linux (knfsd drops the change).
+    if (s.mode !== undefined && a.type !== 'lnk') {
       if (!owner) throw new FsError('EPERM', 'only the owner or root changes the mode');
       let mode = s.mode & 0o7777;
       if (who.uid !== 0 && a.type !== 'dir' && !isMember(who, next.gid)) mode &= ~S_ISGID;
