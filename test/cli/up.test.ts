@@ -39,6 +39,7 @@ test('cairn up runs a node that answers on rpcbind and stops cleanly on SIGTERM'
     }
     const status = await node.stop('SIGTERM');
     assert.equal(status.code, 0, node.describeOutput());
+    assert.match(node.stdout, /SIGTERM, stopping/);
     assert.ok(!existsSync(join(data, 'node.lock')), 'the lock is released on stop');
   });
 });
