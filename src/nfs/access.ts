@@ -9,17 +9,11 @@ import type { Identity } from './exports.js';
 
 export type { Identity } from './exports.js';
 
-/** RFC 1813 ftype3 values. */
-export const FileType = {
-  REG: 1,
-  DIR: 2,
-  BLK: 3,
-  CHR: 4,
-  LNK: 5,
-  SOCK: 6,
-  FIFO: 7,
-} as const;
-export type FileType = (typeof FileType)[keyof typeof FileType];
+/**
+ * Object types, named as the namespace (src/fs/types.ts) names them, so that its attributes can
+ * be passed here as they are.
+ */
+export type FileType = 'reg' | 'dir' | 'lnk' | 'blk' | 'chr' | 'sock' | 'fifo';
 
 /** The attributes permission checks need. `mode` holds the permission bits (only 0o7777 matters). */
 export interface PermAttrs {
@@ -72,7 +66,7 @@ export function mayWrite(caller: Identity, attrs: PermAttrs): boolean {
 
 /** Execute for files, search for directories. */
 export function mayExecute(caller: Identity, attrs: PermAttrs): boolean {
-  if (isRoot(caller)) return attrs.type === FileType.DIR || (attrs.mode & ANY_X) !== 0;
+  if (isRoot(caller)) return attrs.type === 'dir' || (attrs.mode & ANY_X) !== 0;
   return (classBits(caller, attrs) & 1) !== 0;
 }
 
@@ -92,12 +86,12 @@ export function mayWriteData(caller: Identity, attrs: PermAttrs): boolean {
 
 /** Search permission on a directory: needed for LOOKUP and every name operation in it. */
 export function mayLookup(caller: Identity, dir: PermAttrs): boolean {
-  return dir.type === FileType.DIR && mayExecute(caller, dir);
+  return dir.type === 'dir' && mayExecute(caller, dir);
 }
 
 /** Adding a name to a directory (CREATE, MKDIR, SYMLINK, MKNOD, LINK, RENAME's target): write and search. */
 export function mayCreate(caller: Identity, dir: PermAttrs): boolean {
-  return dir.type === FileType.DIR && mayWrite(caller, dir) && mayExecute(caller, dir);
+  return dir.type === 'dir' && mayWrite(caller, dir) && mayExecute(caller, dir);
 }
 
 /**
@@ -132,7 +126,7 @@ export function access3(caller: Identity, attrs: PermAttrs, requested: number): 
   const w = mayWrite(caller, attrs);
   const x = mayExecute(caller, attrs);
   let granted = 0;
-  if (attrs.type === FileType.DIR) {
+  if (attrs.type === 'dir') {
     if (r) granted |= ACCESS3_READ;
     if (x) granted |= ACCESS3_LOOKUP;
     if (w && x) granted |= ACCESS3_MODIFY | ACCESS3_EXTEND | ACCESS3_DELETE;
@@ -214,7 +208,7 @@ export function maySetattr(caller: Identity, attrs: PermAttrs, change: AttrChang
 
   // As Linux (chown(2), and nfsd's SETATTR): naming an owner or group at all, even the current
   // one, revokes set-id bits of a non-directory.
-  if ((change.uid !== undefined || change.gid !== undefined) && attrs.type !== FileType.DIR) {
+  if ((change.uid !== undefined || change.gid !== undefined) && attrs.type !== 'dir') {
     if (mode !== undefined) {
       mode &= ~S_ISUID;
       if (mode & S_IXGRP) mode &= ~S_ISGID;
@@ -236,7 +230,7 @@ export function maySetattr(caller: Identity, attrs: PermAttrs, change: AttrChang
  */
 export function modeAfterWrite(caller: Identity, attrs: PermAttrs): number {
   let m = attrs.mode & 0o7777;
-  if (isRoot(caller) || attrs.type !== FileType.REG) return m;
+  if (isRoot(caller) || attrs.type !== 'reg') return m;
   m &= ~S_ISUID;
   if (m & S_IXGRP) m &= ~S_ISGID;
   return m;
@@ -258,7 +252,7 @@ export function newObjectOwnership(
   const sgidDir = (dir.mode & S_ISGID) !== 0;
   const gid = sgidDir ? dir.gid : caller.gid;
   let mode = requestedMode & 0o7777;
-  if (type === FileType.DIR) {
+  if (type === 'dir') {
     if (sgidDir) mode |= S_ISGID;
   } else if (
     (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) &&

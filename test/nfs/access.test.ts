@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import type { Attr as FsAttr, Identity as FsIdentity } from '../../src/fs/types.js';
 import {
   ACCESS3_ALL,
   ACCESS3_DELETE,
@@ -16,7 +17,7 @@ import {
   type AttrChange,
   access3,
   deleteDenial,
-  FileType,
+  type FileType,
   type Identity,
   mayCreate,
   mayDelete,
@@ -32,6 +33,10 @@ import {
   type PermAttrs,
 } from '../../src/nfs/access.js';
 
+// The namespace's attributes and identities can be passed to these checks as they are.
+const fromNamespace = (a: FsAttr, who: FsIdentity): [PermAttrs, Identity] => [a, who];
+void fromNamespace;
+
 const ROOT: Identity = { uid: 0, gid: 0, gids: [0] };
 const ALICE: Identity = { uid: 1001, gid: 1001, gids: [1001] };
 /** In group 2000 through a supplementary gid only. */
@@ -40,8 +45,8 @@ const BOB: Identity = { uid: 1002, gid: 1002, gids: [1002, 2000] };
 const CAROL: Identity = { uid: 1003, gid: 2000, gids: [] };
 const NOBODY: Identity = { uid: 65534, gid: 65534, gids: [] };
 
-const file = (mode: number, uid = 1001, gid = 2000): PermAttrs => ({ type: FileType.REG, mode, uid, gid });
-const dir = (mode: number, uid = 1001, gid = 2000): PermAttrs => ({ type: FileType.DIR, mode, uid, gid });
+const file = (mode: number, uid = 1001, gid = 2000): PermAttrs => ({ type: 'reg', mode, uid, gid });
+const dir = (mode: number, uid = 1001, gid = 2000): PermAttrs => ({ type: 'dir', mode, uid, gid });
 
 test('read, write and execute pick the owner, group or other bits', () => {
   // [caller, attrs, r, w, x]
@@ -109,7 +114,7 @@ test('ACCESS bits for files and directories', () => {
     [
       'symlink treated as a non-directory',
       NOBODY,
-      { type: FileType.LNK, mode: 0o777, uid: 0, gid: 0 },
+      { type: 'lnk', mode: 0o777, uid: 0, gid: 0 },
       ACCESS3_ALL,
       R | M | E | X,
     ],
@@ -124,7 +129,7 @@ test('ACCESS never grants more than was asked, nor more than root gets (property
     gids: fc.array(fc.constantFrom(0, 1001, 2000, 3000), { maxLength: 3 }),
   });
   const attrs = fc.record({
-    type: fc.constantFrom(FileType.REG, FileType.DIR, FileType.LNK),
+    type: fc.constantFrom('reg', 'dir', 'lnk'),
     mode: fc.nat({ max: 0o7777 }),
     uid: fc.constantFrom(0, 1001, 1002),
     gid: fc.constantFrom(0, 1001, 2000),
@@ -136,7 +141,7 @@ test('ACCESS never grants more than was asked, nor more than root gets (property
       assert.equal(got & ~ACCESS3_ALL, 0);
       assert.equal(got & ~access3(ROOT, a, asked), 0);
       // The bits that mean nothing for the type are never granted.
-      if (a.type === FileType.DIR) assert.equal(got & ACCESS3_EXECUTE, 0);
+      if (a.type === 'dir') assert.equal(got & ACCESS3_EXECUTE, 0);
       else assert.equal(got & (ACCESS3_LOOKUP | ACCESS3_DELETE), 0);
     }),
   );
@@ -289,29 +294,22 @@ test('new objects: owner is the caller; setgid directories pass on their group, 
   const plain = dir(0o775, 0, 2000);
   const table: [string, Identity, PermAttrs, FileType, number, { uid: number; gid: number; mode: number }][] =
     [
-      ['file in a plain dir', ALICE, plain, FileType.REG, 0o644, { uid: 1001, gid: 1001, mode: 0o644 }],
-      ['file in a setgid dir', ALICE, sgid, FileType.REG, 0o644, { uid: 1001, gid: 2000, mode: 0o644 }],
-      ['dir in a setgid dir', ALICE, sgid, FileType.DIR, 0o755, { uid: 1001, gid: 2000, mode: 0o2755 }],
-      ['dir in a plain dir', ALICE, plain, FileType.DIR, 0o755, { uid: 1001, gid: 1001, mode: 0o755 }],
-      [
-        'setgid program by an outsider',
-        ALICE,
-        sgid,
-        FileType.REG,
-        0o2755,
-        { uid: 1001, gid: 2000, mode: 0o755 },
-      ],
-      ['setgid program by a member', BOB, sgid, FileType.REG, 0o2755, { uid: 1002, gid: 2000, mode: 0o2755 }],
-      ['setgid program by root', ROOT, sgid, FileType.REG, 0o2755, { uid: 0, gid: 2000, mode: 0o2755 }],
+      ['file in a plain dir', ALICE, plain, 'reg', 0o644, { uid: 1001, gid: 1001, mode: 0o644 }],
+      ['file in a setgid dir', ALICE, sgid, 'reg', 0o644, { uid: 1001, gid: 2000, mode: 0o644 }],
+      ['dir in a setgid dir', ALICE, sgid, 'dir', 0o755, { uid: 1001, gid: 2000, mode: 0o2755 }],
+      ['dir in a plain dir', ALICE, plain, 'dir', 0o755, { uid: 1001, gid: 1001, mode: 0o755 }],
+      ['setgid program by an outsider', ALICE, sgid, 'reg', 0o2755, { uid: 1001, gid: 2000, mode: 0o755 }],
+      ['setgid program by a member', BOB, sgid, 'reg', 0o2755, { uid: 1002, gid: 2000, mode: 0o2755 }],
+      ['setgid program by root', ROOT, sgid, 'reg', 0o2755, { uid: 0, gid: 2000, mode: 0o2755 }],
       [
         'setgid without g+x by an outsider',
         ALICE,
         sgid,
-        FileType.REG,
+        'reg',
         0o2745,
         { uid: 1001, gid: 2000, mode: 0o2745 },
       ],
-      ['symlink in a setgid dir', ALICE, sgid, FileType.LNK, 0o777, { uid: 1001, gid: 2000, mode: 0o777 }],
+      ['symlink in a setgid dir', ALICE, sgid, 'lnk', 0o777, { uid: 1001, gid: 2000, mode: 0o777 }],
     ];
   for (const [name, who, d, type, mode, want] of table) {
     assert.deepEqual(newObjectOwnership(who, d, type, mode), want, name);
@@ -425,18 +423,16 @@ test('the rules agree with the Linux kernel for random modes, owners and callers
       uid: fc.constantFrom(...owners),
       gid: fc.constantFrom(...groups),
     });
-  const anyAttrs = fc.oneof(attrsArb(FileType.REG), attrsArb(FileType.DIR));
+  const anyAttrs = fc.oneof(attrsArb('reg'), attrsArb('dir'));
   const sample = <T>(arb: fc.Arbitrary<T>, n: number, salt: number): T[] =>
     fc.sample(arb, { seed: seed + salt, numRuns: n });
 
   // The same fixtures for every caller, so each caller meets every combination.
   const accessCases = sample(anyAttrs, 150, 1);
   // Directories with their sticky bit set half the time, holding a victim file.
-  const deleteCases = sample(
-    fc.tuple(attrsArb(FileType.DIR, 0o777), fc.boolean(), attrsArb(FileType.REG)),
-    150,
-    2,
-  ).map(([d, sticky, v]) => [{ ...d, mode: d.mode | (sticky ? 0o1000 : 0) | 0o100 }, v] as const);
+  const deleteCases = sample(fc.tuple(attrsArb('dir', 0o777), fc.boolean(), attrsArb('reg')), 150, 2).map(
+    ([d, sticky, v]) => [{ ...d, mode: d.mode | (sticky ? 0o1000 : 0) | 0o100 }, v] as const,
+  );
   const chmodCases = sample(fc.tuple(anyAttrs, fc.nat({ max: 0o7777 })), 150, 3);
   const chownCases = sample(
     fc
@@ -445,9 +441,9 @@ test('the rules agree with the Linux kernel for random modes, owners and callers
     200,
     4,
   );
-  const timeCases = sample(attrsArb(FileType.REG), 80, 5);
+  const timeCases = sample(attrsArb('reg'), 80, 5);
   const createCases = sample(
-    fc.tuple(attrsArb(FileType.DIR), fc.nat({ max: 0o7777 }), fc.nat({ max: 0o1777 })),
+    fc.tuple(attrsArb('dir'), fc.nat({ max: 0o7777 }), fc.nat({ max: 0o1777 })),
     150,
     6,
   );
@@ -460,13 +456,13 @@ test('the rules agree with the Linux kernel for random modes, owners and callers
     ['nobody', NOBODY],
   ];
   const make = (path: string, a: PermAttrs) => {
-    if (a.type === FileType.DIR) mkdirSync(path);
+    if (a.type === 'dir') mkdirSync(path);
     else writeFileSync(path, 'x');
     chownSync(path, a.uid, a.gid);
     chmodSync(path, a.mode);
   };
   const fmt = (a: PermAttrs) =>
-    `${a.type === FileType.DIR ? 'dir' : 'file'} ${a.mode.toString(8).padStart(4, '0')} ${a.uid}:${a.gid}`;
+    `${a.type === 'dir' ? 'dir' : 'file'} ${a.mode.toString(8).padStart(4, '0')} ${a.uid}:${a.gid}`;
 
   await withShmDir(async (base) => {
     chmodSync(base, 0o755);
@@ -553,8 +549,8 @@ test('the rules agree with the Linux kernel for random modes, owners and callers
           const dirPath = join(root, `n${i}`);
           make(dirPath, d);
           for (const [op, type, mode] of [
-            ['create', FileType.REG, fileMode],
-            ['mkdir', FileType.DIR, dirMode],
+            ['create', 'reg', fileMode],
+            ['mkdir', 'dir', dirMode],
           ] as const) {
             add({ op, path: join(dirPath, op), mode }, (r) => {
               const got = r as { err: string | null; uid?: number; gid?: number; mode?: number };
