@@ -155,6 +155,8 @@ function clientAddress(text: string): bigint | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
+const MAX_DECIDED = 4096;
+
 /** One export, validated. */
 export class Export {
   readonly path: string;
@@ -167,6 +169,11 @@ export class Export {
   readonly anongid: number;
   private readonly anyClient: boolean;
   private readonly networks: readonly Network[];
+  /**
+   * Answers already given, by address text: every NFS call asks, a server has few clients, and
+   * parsing an address into a 128-bit integer costs far more than a lookup.
+   */
+  private readonly decided = new Map<string, boolean>();
 
   /** @internal Built by parseExports and defaultExports, which validate every field first. */
   constructor(fields: {
@@ -205,6 +212,17 @@ export class Export {
    * IPv6 with a zone) may use this export. An address that does not parse is refused.
    */
   allows(address: string): boolean {
+    let ok = this.decided.get(address);
+    if (ok === undefined) {
+      ok = this.decide(address);
+      // Bounded, so that a flood of spoofed UDP sources cannot grow it without limit.
+      if (this.decided.size >= MAX_DECIDED) this.decided.clear();
+      this.decided.set(address, ok);
+    }
+    return ok;
+  }
+
+  private decide(address: string): boolean {
     const a = clientAddress(address);
     if (a === undefined) return false;
     if (this.anyClient) return true;

@@ -549,3 +549,14 @@ test('the examples in docs/EXPORTS.md are valid, and the documented default is d
       .map((e) => e.toJSON()),
   );
 });
+
+test('answers stay right when many distinct clients ask (remembered answers are bounded)', () => {
+  const e = one({ clients: ['10.0.0.0/16'] });
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 10_000; i++) {
+      const inside = i % 2 === 0;
+      const addr = inside ? `10.0.${(i >> 8) & 255}.${i & 255}` : `10.1.${(i >> 8) & 255}.${i & 255}`;
+      if (e.allows(addr) !== inside) assert.fail(`${addr} round ${round}`);
+    }
+  }
+});
