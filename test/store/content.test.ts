@@ -187,8 +187,9 @@ describe('store file content', () => {
       assert.equal(all.subarray(2 * MiB + 50).toString(), 'end');
       // The dropped chunk's block is freed once the truncate is durable.
       await store.sync();
-      await waitUntil('the truncated chunk block to be freed', async () =>
-        listBlocks(dir).includes(blocksBefore[2]) ? false : true,
+      await waitUntil(
+        'the truncated chunk block to be freed',
+        async () => !listBlocks(dir).includes(blocksBefore[2]),
       );
       await store.write((tx) => tx.dropContent(2));
       await waitUntil(
