@@ -188,7 +188,8 @@ export function maySetattr(caller: Identity, attrs: PermAttrs, change: AttrChang
   }
 
   let mode: number | undefined;
-  if (change.mode !== undefined) {
+  // A symlink's mode means nothing and never changes (knfsd ignores it too).
+  if (change.mode !== undefined && attrs.type !== 'lnk') {
     if (!root && !owner) return deny('NFS3ERR_PERM', 'only the owner or root may change the mode');
     mode = change.mode & 0o7777;
     const group = change.gid ?? attrs.gid;
@@ -239,7 +240,8 @@ export function modeAfterWrite(caller: Identity, attrs: PermAttrs): number {
 /**
  * Owner, group and mode of a new object that `caller` creates in `dir` with the requested mode.
  * In a setgid directory the new object takes the directory's group, and a new directory also
- * inherits the setgid bit; elsewhere it takes the caller's primary group. A new non-directory
+ * inherits the setgid bit (set-id bits it asks for itself are ignored, as mkdir(2) does);
+ * elsewhere it takes the caller's primary group. A new non-directory
  * that asks for setgid and group-execute loses setgid if the caller is not in its group and is
  * not root, as Linux does (otherwise anyone could make setgid programs for a shared group).
  */
@@ -253,6 +255,9 @@ export function newObjectOwnership(
   const gid = sgidDir ? dir.gid : caller.gid;
   let mode = requestedMode & 0o7777;
   if (type === 'dir') {
+    // mkdir(2) ignores set-id bits in the mode it is given: a directory is setgid by inheritance
+    // (or a later chmod), never by asking at creation.
+    mode &= ~(S_ISUID | S_ISGID);
     if (sgidDir) mode |= S_ISGID;
   } else if (
     (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) &&

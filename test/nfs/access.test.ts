@@ -268,6 +268,13 @@ test('setattr: who may chown, chgrp, chmod, set times and truncate', () => {
     ['writer truncates', CAROL, file(0o664), { size: 0 }, { ok: true }],
     ['reader truncates', NOBODY, file(0o664), { size: 0 }, { status: 'NFS3ERR_ACCES' }],
     ['nothing asked, by anyone', NOBODY, file(0o000), {}, { ok: true }],
+    [
+      'chmod of a symlink changes nothing',
+      ALICE,
+      { type: 'lnk', mode: 0o777, uid: 1001, gid: 1001 },
+      { mode: 0o700 },
+      { ok: true },
+    ],
   ];
   for (const [name, who, attrs, change, want] of table) {
     const got = maySetattr(who, attrs, change);
@@ -298,6 +305,22 @@ test('new objects: owner is the caller; setgid directories pass on their group, 
       ['file in a setgid dir', ALICE, sgid, 'reg', 0o644, { uid: 1001, gid: 2000, mode: 0o644 }],
       ['dir in a setgid dir', ALICE, sgid, 'dir', 0o755, { uid: 1001, gid: 2000, mode: 0o2755 }],
       ['dir in a plain dir', ALICE, plain, 'dir', 0o755, { uid: 1001, gid: 1001, mode: 0o755 }],
+      [
+        'dir asking for set-id bits gets none',
+        ALICE,
+        plain,
+        'dir',
+        0o7755,
+        { uid: 1001, gid: 1001, mode: 0o1755 },
+      ],
+      [
+        'dir asking for set-id bits in a setgid dir',
+        ROOT,
+        sgid,
+        'dir',
+        0o6700,
+        { uid: 0, gid: 2000, mode: 0o2700 },
+      ],
       ['setgid program by an outsider', ALICE, sgid, 'reg', 0o2755, { uid: 1001, gid: 2000, mode: 0o755 }],
       ['setgid program by a member', BOB, sgid, 'reg', 0o2755, { uid: 1002, gid: 2000, mode: 0o2755 }],
       ['setgid program by root', ROOT, sgid, 'reg', 0o2755, { uid: 0, gid: 2000, mode: 0o2755 }],
@@ -443,7 +466,7 @@ test('the rules agree with the Linux kernel for random modes, owners and callers
   );
   const timeCases = sample(attrsArb('reg'), 80, 5);
   const createCases = sample(
-    fc.tuple(attrsArb('dir'), fc.nat({ max: 0o7777 }), fc.nat({ max: 0o1777 })),
+    fc.tuple(attrsArb('dir'), fc.nat({ max: 0o7777 }), fc.nat({ max: 0o7777 })),
     150,
     6,
   );
