@@ -9,7 +9,18 @@
  * READDIR position, so listings resume where they stopped even as entries come and go.
  */
 import type { Store, StoreStats, WriteTx } from '../store/types.js';
-import { isMember, mayDelete, mayExecute, mayRead, mayWrite } from './access.js';
+import {
+  deleteDenial,
+  mayCreate,
+  mayLookup,
+  mayRead,
+  mayReadData,
+  maySetattr,
+  mayWrite,
+  mayWriteData,
+  modeAfterWrite,
+  newObjectOwnership,
+} from './access.js';
 import { MonotonicClock } from './clock.js';
 import { FsError } from './errors.js';
 import {
@@ -143,7 +154,7 @@ export class FileSystem {
   lookup(who: Identity, dirIno: number, name: Uint8Array): Attr {
     const dir = this.getattr(dirIno);
     if (dir.type !== 'dir') throw new FsError('ENOTDIR', `inode ${dirIno} is not a directory`);
-    if (!mayExecute(who, dir)) throw new FsError('EACCES', 'no search permission on the directory');
+    if (!mayLookup(who, dir)) throw new FsError('EACCES', 'no search permission on the directory');
     const dot = isDotName(name);
     if (dot === 'dot') return dir;
     if (dot === 'dotdot') return this.getattr(dir.parent ?? ROOT_INO);
@@ -174,8 +185,7 @@ export class FileSystem {
     const a = this.getattr(ino);
     if (a.type === 'dir') throw new FsError('EISDIR', 'read of a directory');
     if (a.type !== 'reg') throw new FsError('EINVAL', 'read of a file that is not regular');
-    // The owner may read regardless of mode, as with a file open before a chmod (knfsd's rule).
-    if (who.uid !== a.uid && !mayRead(who, a)) throw new FsError('EACCES', 'no read permission');
+    if (!mayReadData(who, a)) throw new FsError('EACCES', 'no read permission');
     if (offset >= a.size) return { data: new Uint8Array(0), eof: true, attr: a };
     const n = Math.min(count, a.size - offset);
     const data = await this.store.readFile(ino, offset, n, a.size);
@@ -241,10 +251,16 @@ export class FileSystem {
   private writableDir(tx: WriteTx, who: Identity, dirIno: number): Attr {
     const dir = this.inode(tx, dirIno);
     if (dir.type !== 'dir') throw new FsError('ENOTDIR', `inode ${dirIno} is not a directory`);
-    if (!mayWrite(who, dir) || !mayExecute(who, dir)) {
-      throw new FsError('EACCES', 'no write and search permission on the directory');
-    }
+    if (!mayCreate(who, dir)) throw new FsError('EACCES', 'no write and search permission on the directory');
     return dir;
+  }
+
+  /** Whether `victim`'s entry may leave `dir`: write and search on it, and the sticky bit's rule. */
+  private checkDelete(who: Identity, dir: Attr, victim: Attr): void {
+    const denied = deleteDenial(who, dir, victim);
+    if (denied === 'NFS3ERR_PERM')
+      throw new FsError('EPERM', 'sticky directory: not the owner of the file or directory');
+    if (denied) throw new FsError('EACCES', 'no write and search permission on the directory');
   }
 
   private entry(tx: WriteTx, dir: number, name: Uint8Array): EntryRecord | undefined {
@@ -284,21 +300,10 @@ export class FileSystem {
     const dir = this.writableDir(tx, who, dirIno);
     if (isDotName(name) || this.entry(tx, dirIno, name)) throw new FsError('EEXIST', 'name exists');
     const ino = this.allocate(tx);
-    const inheritGid = (dir.mode & S_ISGID) !== 0;
-    const gid = inheritGid ? dir.gid : who.gid;
-    let mode = fields.mode & 0o7777;
-    if (fields.type === 'dir') {
-      // As Linux mkdir: setuid and setgid in the requested mode are ignored; a directory is
-      // setgid only by inheritance from a setgid parent.
-      mode &= ~(S_ISUID | S_ISGID);
-      if (inheritGid) mode |= S_ISGID;
-    } else if (mode & S_ISGID && mode & 0o010 && who.uid !== 0 && !isMember(who, gid)) {
-      // As Linux (inode_init_owner): no setgid-executable file in a group the creator is not in.
-      mode &= ~S_ISGID;
-    }
+    const { uid, gid, mode } = newObjectOwnership(who, dir, fields.type, fields.mode);
     const attr: Attr = {
       nlink: fields.type === 'dir' ? 2 : 1,
-      uid: who.uid,
+      uid,
       gid,
       size: 0,
       atime: now,
@@ -428,7 +433,7 @@ export class FileSystem {
       if (!e) throw new FsError('ENOENT', 'no such entry');
       const victim = this.inode(tx, e.ino);
       if (victim.type === 'dir') throw new FsError('EISDIR', 'remove of a directory');
-      if (!mayDelete(who, dir, victim)) throw new FsError('EPERM', 'sticky directory: not the owner');
+      this.checkDelete(who, dir, victim);
       this.removeEntry(tx, dirIno, name, e);
       this.unlinkInode(tx, victim, now);
       const after = this.save(tx, { ...dir, mtime: now, ctime: now });
@@ -456,7 +461,7 @@ export class FileSystem {
       if (!e) throw new FsError('ENOENT', 'no such entry');
       const victim = this.inode(tx, e.ino);
       if (victim.type !== 'dir') throw new FsError('ENOTDIR', 'rmdir of a file that is not a directory');
-      if (!mayDelete(who, dir, victim)) throw new FsError('EPERM', 'sticky directory: not the owner');
+      this.checkDelete(who, dir, victim);
       for (const _ of tx.range(['d', victim.ino], { limit: 1 }))
         throw new FsError('ENOTEMPTY', 'directory not empty');
       this.removeEntry(tx, dirIno, name, e);
@@ -501,7 +506,7 @@ export class FileSystem {
       const e = this.entry(tx, fromDirIno, fromName);
       if (!e) throw new FsError('ENOENT', 'no such entry');
       const moving = this.inode(tx, e.ino);
-      if (!mayDelete(who, fromDir, moving)) throw new FsError('EPERM', 'sticky directory: not the owner');
+      this.checkDelete(who, fromDir, moving);
       const target = this.entry(tx, toDirIno, toName);
       if (target && target.ino === e.ino)
         return { from: { before: fromDir, after: fromDir }, to: { before: toDir, after: toDir } };
@@ -519,7 +524,7 @@ export class FileSystem {
       let fromNlinkDelta = 0;
       if (target) {
         const victim = this.inode(tx, target.ino);
-        if (!mayDelete(who, toDir, victim)) throw new FsError('EPERM', 'sticky directory: not the owner');
+        this.checkDelete(who, toDir, victim);
         if (isDir && victim.type !== 'dir') throw new FsError('ENOTDIR', 'rename of a directory over a file');
         if (!isDir && victim.type === 'dir') throw new FsError('EISDIR', 'rename of a file over a directory');
         if (victim.type === 'dir') {
@@ -587,59 +592,43 @@ export class FileSystem {
   }
 
   private applySetattr(tx: WriteTx, who: Identity, a: Attr, s: SetAttrs, now: Time): Attr {
-    const owner = who.uid === 0 || who.uid === a.uid;
-    const next: Inode & { ino: number } = { ...a };
-    let changed = false;
-    if (s.size !== undefined && s.size !== a.size) {
+    // The type checks hold even for the current size (truncate(2), knfsd).
+    if (s.size !== undefined) {
       if (a.type === 'dir') throw new FsError('EISDIR', 'size change of a directory');
       if (a.type !== 'reg') throw new FsError('EINVAL', 'size change of a file that is not regular');
-      if (!owner && !mayWrite(who, a)) throw new FsError('EACCES', 'no write permission');
       if (s.size > MAX_FILE_SIZE) throw new FsError('EFBIG', 'size beyond the largest file');
+    }
+    const timeChange = (t: Time | 'now' | undefined) =>
+      t === undefined ? undefined : t === 'now' ? 'server' : 'client';
+    const decision = maySetattr(who, a, {
+      mode: s.mode,
+      uid: s.uid,
+      gid: s.gid,
+      size: s.size,
+      atime: timeChange(s.atime),
+      mtime: timeChange(s.mtime),
+    });
+    if (!decision.ok)
+      throw new FsError(decision.status === 'NFS3ERR_PERM' ? 'EPERM' : 'EACCES', decision.reason);
+    const next: Inode & { ino: number } = { ...a };
+    if (s.size !== undefined && s.size !== a.size) {
       tx.truncate(a.ino, s.size);
       next.size = s.size;
       next.mtime = now;
-      changed = true;
+      next.mode = modeAfterWrite(who, next);
     }
-    if (s.uid !== undefined && s.uid !== a.uid) {
-      if (who.uid !== 0) throw new FsError('EPERM', 'only root changes a file owner');
-      next.uid = s.uid;
-      changed = true;
-    }
-    if (s.gid !== undefined && s.gid !== a.gid) {
-      if (who.uid !== 0 && (who.uid !== a.uid || !isMember(who, s.gid))) {
-        throw new FsError(
-          'EPERM',
-          'group change by someone not root, not the owner, or to a group not theirs',
-        );
-      }
-      next.gid = s.gid;
-      changed = true;
-    }
-    if ((next.uid !== a.uid || next.gid !== a.gid) && a.type !== 'dir') {
-      // As Linux: a change of owner or group clears setuid, and setgid on group-executable files.
-      next.mode &= ~S_ISUID;
-      if (next.mode & 0o010) next.mode &= ~S_ISGID;
-    }
-    // A symbolic link's mode means nothing and stays 0777, as on Linux (knfsd drops the change).
-    if (s.mode !== undefined && a.type !== 'lnk') {
-      if (!owner) throw new FsError('EPERM', 'only the owner or root changes the mode');
-      let mode = s.mode & 0o7777;
-      if (who.uid !== 0 && a.type !== 'dir' && !isMember(who, next.gid)) mode &= ~S_ISGID;
-      next.mode = mode;
-      changed = true;
-    }
-    for (const field of ['atime', 'mtime'] as const) {
-      const t = s[field];
-      if (t === undefined) continue;
-      // Setting times to now needs write permission; setting them to a given value needs ownership.
-      if (t === 'now') {
-        if (!owner && !mayWrite(who, a)) throw new FsError('EACCES', 'no write permission to set times');
-      } else if (!owner) {
-        throw new FsError('EPERM', 'only the owner or root sets explicit times');
-      }
-      next[field] = t === 'now' ? now : t;
-      changed = true;
-    }
+    if (s.uid !== undefined) next.uid = s.uid;
+    if (s.gid !== undefined) next.gid = s.gid;
+    if (decision.mode !== undefined) next.mode = decision.mode;
+    if (s.atime !== undefined) next.atime = s.atime === 'now' ? now : s.atime;
+    if (s.mtime !== undefined) next.mtime = s.mtime === 'now' ? now : s.mtime;
+    const changed =
+      s.size !== undefined ||
+      s.uid !== undefined ||
+      s.gid !== undefined ||
+      decision.mode !== undefined ||
+      s.atime !== undefined ||
+      s.mtime !== undefined;
     if (!changed) return a;
     next.ctime = now;
     return this.save(tx, next);
@@ -656,8 +645,7 @@ export class FileSystem {
     const a = this.getattr(ino);
     if (a.type === 'dir') throw new FsError('EISDIR', 'write to a directory');
     if (a.type !== 'reg') throw new FsError('EINVAL', 'write to a file that is not regular');
-    // Owner override, as knfsd: a file created read-only may still be written by its creator.
-    if (who.uid !== a.uid && !mayWrite(who, a)) throw new FsError('EACCES', 'no write permission');
+    if (!mayWriteData(who, a)) throw new FsError('EACCES', 'no write permission');
     if (offset + data.length > MAX_FILE_SIZE) throw new FsError('EFBIG', 'write beyond the largest file');
     let before: Attr = a;
     let after: Attr = a;
@@ -669,13 +657,9 @@ export class FileSystem {
       update: (tx) => {
         before = this.inode(tx, ino);
         const now = this.clock.now();
-        let mode = before.mode;
-        // A write by anyone but root drops setuid and setgid, so a modified program loses them.
-        if (who.uid !== 0 && mode & (S_ISUID | S_ISGID))
-          mode &= ~(S_ISUID | ((mode & 0o010) !== 0 ? S_ISGID : 0));
         after = this.save(tx, {
           ...before,
-          mode,
+          mode: modeAfterWrite(who, before),
           size: Math.max(before.size, offset + data.length),
           mtime: now,
           ctime: now,
