@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { RpcProtocolError, RpcRecordTooLargeError } from './errors.js';
 
 const LAST_FRAGMENT = 0x80000000;
@@ -119,4 +120,56 @@ export function frameRecord(chunks: Buffer[], maxFragment = MAX_FRAGMENT): Buffe
     }
   }
   return out;
+}
+
+/**
+ * Writes records to a stream socket, batched per tick: the socket is corked from the first record
+ * of a tick until the next, and records that lie back to back in memory (as messages encoded one
+ * after another into a slab do) are joined into one buffer, so 64 replies leave as one buffer in
+ * one write rather than as 64 entries of a writev.
+ */
+export class RecordWriter {
+  private ab: ArrayBufferLike | null = null;
+  private start = 0;
+  private end = 0;
+  private corked = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly maxFragment?: number,
+  ) {}
+
+  write(message: Buffer[]): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.endTick);
+    }
+    const chunks = frameRecord(message, this.maxFragment);
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i];
+      if (c.buffer === this.ab && c.byteOffset === this.end) {
+        this.end += c.length;
+      } else {
+        this.flush();
+        this.ab = c.buffer;
+        this.start = c.byteOffset;
+        this.end = c.byteOffset + c.length;
+      }
+    }
+  }
+
+  /** Hands what was joined so far to the socket (still corked until the tick ends). */
+  flush(): void {
+    const ab = this.ab;
+    if (ab === null) return;
+    this.ab = null;
+    if (!this.socket.destroyed) this.socket.write(Buffer.from(ab, this.start, this.end - this.start));
+  }
+
+  private readonly endTick = () => {
+    this.corked = false;
+    this.flush();
+    this.socket.uncork();
+  };
 }

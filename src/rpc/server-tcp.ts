@@ -1,5 +1,5 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import { frameRecord, RecordDecoder } from './record.js';
+import { RecordDecoder, RecordWriter } from './record.js';
 import type { RpcServer, TransportInfo } from './server.js';
 
 export interface TcpListenOptions {
@@ -77,11 +77,7 @@ export class TcpServerTransport {
     // since reading pauses as soon as this is non-empty).
     const backlog: Buffer[] = [];
     let paused = false;
-    let corked = false;
-    const uncork = () => {
-      corked = false;
-      socket.uncork();
-    };
+    const out = new RecordWriter(socket, maxFragment);
     const dispatch = (record: Buffer) => {
       inFlight++;
       this.rpc.dispatch(record, info, sink);
@@ -100,15 +96,8 @@ export class TcpServerTransport {
     };
     const sink = (reply: Buffer[] | null) => {
       inFlight--;
-      if (reply !== null && !socket.destroyed) {
-        // Replies produced in the same tick leave in one writev.
-        if (!corked) {
-          corked = true;
-          socket.cork();
-          process.nextTick(uncork);
-        }
-        for (const chunk of frameRecord(reply, maxFragment)) socket.write(chunk);
-      }
+      // Replies produced in the same tick leave together.
+      if (reply !== null && !socket.destroyed) out.write(reply);
       maybeResume();
     };
     const decoder = new RecordDecoder(o.maxRecordSize ?? DEFAULT_MAX_RECORD, (record) => {
@@ -123,6 +112,8 @@ export class TcpServerTransport {
         socket.destroy();
         return;
       }
+      // Count the replies this chunk produced in the queued bytes before deciding to pause.
+      out.flush();
       if (!paused && (backlog.length > 0 || inFlight >= maxInFlight || socket.writableLength >= maxQueued)) {
         paused = true;
         socket.pause();
