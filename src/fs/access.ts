@@ -1,19 +1,14 @@
 /**
- * POSIX permission checks for the NFS server, over attributes alone (no I/O), with the
+ * POSIX permission checks for the namespace, over attributes alone (no I/O), with the
  * semantics Linux gives them: the caller is checked against the owner bits if it owns the file,
  * else the group bits if it is in the file's group, else the other bits; root (uid 0, after
  * squashing) may read and write anything and execute anything with an x bit or that is a
  * directory. Read-only exports are the server's business (NFS3ERR_ROFS), not this module's.
  */
-import type { Identity } from './exports.js';
+import type { FileType, Identity } from './types.js';
+import { S_ISGID, S_ISUID, S_ISVTX } from './types.js';
 
-export type { Identity } from './exports.js';
-
-/**
- * Object types, named as the namespace (src/fs/types.ts) names them, so that its attributes can
- * be passed here as they are.
- */
-export type FileType = 'reg' | 'dir' | 'lnk' | 'blk' | 'chr' | 'sock' | 'fifo';
+export type { FileType, Identity } from './types.js';
 
 /** The attributes permission checks need. `mode` holds the permission bits (only 0o7777 matters). */
 export interface PermAttrs {
@@ -23,7 +18,7 @@ export interface PermAttrs {
   readonly gid: number;
 }
 
-/** RFC 1813 ACCESS3 bits. */
+/** Access bits, as NFSv3's ACCESS procedure numbers them (RFC 1813). */
 export const ACCESS3_READ = 0x1;
 export const ACCESS3_LOOKUP = 0x2;
 export const ACCESS3_MODIFY = 0x4;
@@ -32,9 +27,8 @@ export const ACCESS3_DELETE = 0x10;
 export const ACCESS3_EXECUTE = 0x20;
 export const ACCESS3_ALL = 0x3f;
 
-export const S_ISUID = 0o4000;
-export const S_ISGID = 0o2000;
-export const S_ISVTX = 0o1000;
+export { S_ISGID, S_ISUID, S_ISVTX } from './types.js';
+
 const S_IXGRP = 0o010;
 const ANY_X = 0o111;
 

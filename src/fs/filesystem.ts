@@ -35,8 +35,6 @@ import {
   NAME_MAX,
   PATH_MAX,
   ROOT_INO,
-  S_ISGID,
-  S_ISUID,
   type SetAttrs,
   type Time,
 } from './types.js';

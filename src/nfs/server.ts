@@ -5,7 +5,7 @@
  * no per-client state: everything a reply depends on is in the handle and the store.
  */
 
-import { mayExecute, mayRead, mayWrite } from '../fs/access.js';
+import { access3 } from '../fs/access.js';
 import type { FileSystem } from '../fs/filesystem.js';
 import type { Attr, CreateMode, DirChange, Identity, SetAttrs, Time } from '../fs/types.js';
 import { MAX_FILE_SIZE, NAME_MAX } from '../fs/types.js';
@@ -15,11 +15,8 @@ import { RpcAuthError } from '../rpc/errors.js';
 import type { Export, Exports } from './exports.js';
 import {
   ACCESS3_DELETE,
-  ACCESS3_EXECUTE,
   ACCESS3_EXTEND,
-  ACCESS3_LOOKUP,
   ACCESS3_MODIFY,
-  ACCESS3_READ,
   type ACCESS3args,
   type ACCESS3res,
   type COMMIT3args,
@@ -413,16 +410,10 @@ export class NfsService implements NFS_V3_Handler {
         const t = this.target(args.object, ctx);
         ino = t.ino;
         const a = this.fs.getattr(t.ino);
-        const dir = a.type === 'dir';
-        let granted = 0;
-        if (mayRead(t.who, a)) granted |= ACCESS3_READ;
-        if (dir && mayExecute(t.who, a)) granted |= ACCESS3_LOOKUP;
-        if (!dir && mayExecute(t.who, a)) granted |= ACCESS3_EXECUTE;
-        if (mayWrite(t.who, a) && !t.exp.readOnly) {
-          granted |= ACCESS3_MODIFY | ACCESS3_EXTEND;
-          if (dir) granted |= ACCESS3_DELETE;
-        }
-        return { status: NFS3_OK, resok: { obj_attributes: postOp(a), access: granted & args.access } };
+        let granted = access3(t.who, a, args.access);
+        // A read-only export grants nothing that would change it.
+        if (t.exp.readOnly) granted &= ~(ACCESS3_MODIFY | ACCESS3_EXTEND | ACCESS3_DELETE);
+        return { status: NFS3_OK, resok: { obj_attributes: postOp(a), access: granted } };
       },
       (status) => ({
         status,

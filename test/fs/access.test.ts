@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { Attr as FsAttr, Identity as FsIdentity } from '../../src/fs/types.js';
 import {
   ACCESS3_ALL,
   ACCESS3_DELETE,
@@ -31,7 +30,8 @@ import {
   modeAfterWrite,
   newObjectOwnership,
   type PermAttrs,
-} from '../../src/nfs/access.js';
+} from '../../src/fs/access.js';
+import type { Attr as FsAttr, Identity as FsIdentity } from '../../src/fs/types.js';
 
 // The namespace's attributes and identities can be passed to these checks as they are.
 const fromNamespace = (a: FsAttr, who: FsIdentity): [PermAttrs, Identity] => [a, who];
