@@ -8,24 +8,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openStore, StoreFullError } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
-import { requireRoot } from '../support/netns.js';
-import { runChecked, runCommand } from '../support/process.js';
-import { makeTempDir, removeTempDir } from '../support/tmp.js';
+import { withTmpfs } from '../support/tmpfs.js';
 import { waitUntil } from '../support/wait.js';
 import { pattern } from './helpers.js';
-
-async function withTmpfs<T>(sizeMiB: number, fn: (dir: string) => Promise<T>): Promise<T> {
-  requireRoot('the full-disk test (it mounts a tmpfs)');
-  const mnt = makeTempDir('store-full');
-  await runChecked('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'cairn-store-full', mnt]);
-  try {
-    return await fn(mnt);
-  } finally {
-    const r = await runCommand('umount', [mnt]);
-    if (r.code !== 0) await runCommand('umount', ['-l', mnt]);
-    removeTempDir(mnt);
-  }
-}
 
 const FILE = 300_000;
 
@@ -48,7 +33,7 @@ async function checkAll(store: Store, files: number[], records: number[]): Promi
 describe('store on a full disk', () => {
   for (const headroomBytes of [undefined, 0]) {
     it(`fails writes with StoreFullError, keeps what is stored, and recovers when space is freed (headroom ${headroomBytes ?? 'default'})`, async () => {
-      await withTmpfs(8, async (mnt) => {
+      await withTmpfs('store-full', 8, async (mnt) => {
         const dir = join(mnt, 'data');
         mkdirSync(dir);
         let store = await openStore({ dir, headroomBytes });
