@@ -477,9 +477,10 @@ export class FileSystem {
   ): Promise<{ attr: Attr; dir: DirChange }> {
     return this.change((tx, now) => {
       checkName(name);
+      // The directory first, then the file, as knfsd's nfsd_link: NOTDIR or ACCES before ISDIR.
+      const dir = this.writableDir(tx, who, dirIno);
       const a = this.inode(tx, ino);
       if (a.type === 'dir') throw new FsError('EISDIR', 'hard link to a directory');
-      const dir = this.writableDir(tx, who, dirIno);
       if (isDotName(name) || this.entry(tx, dirIno, name)) throw new FsError('EEXIST', 'name exists');
       if (a.nlink >= 0xffff_ffff) throw new FsError('EMLINK', 'too many links');
       const attr = this.save(tx, { ...a, nlink: a.nlink + 1, ctime: now });
