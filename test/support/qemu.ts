@@ -477,18 +477,33 @@ export async function runKernelBattery(
 export const BATTERY_EXPECTED = join(ROOT, 'test/nfs/kernel-battery.expected.txt');
 
 /**
- * A readable difference between an expected and an actual transcript (line by line, first
- * differences first), or undefined when they are the same.
+ * A readable difference between an expected and an actual transcript, as the lines only one of
+ * them has (from a longest common subsequence, so one missing line shows as one line), or
+ * undefined when they are the same.
  */
 export function transcriptDiff(expected: readonly string[], actual: readonly string[]): string | undefined {
-  const out: string[] = [];
-  const n = Math.max(expected.length, actual.length);
-  for (let i = 0; i < n; i++) {
-    if (expected[i] !== actual[i]) {
-      out.push(
-        `line ${i + 1}:\n  expected: ${expected[i] ?? '(nothing)'}\n  actual:   ${actual[i] ?? '(nothing)'}`,
-      );
+  const n = expected.length;
+  const m = actual.length;
+  // lcs[i][j]: the longest common subsequence of expected[i..] and actual[j..].
+  const lcs = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      lcs[i][j] = expected[i] === actual[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
     }
   }
-  return out.length === 0 ? undefined : `${out.length} lines differ\n${out.slice(0, 40).join('\n')}`;
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && expected[i] === actual[j]) {
+      i++;
+      j++;
+    } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
+      out.push(`+ ${actual[j++]}`);
+    } else {
+      out.push(`- ${expected[i++]}`);
+    }
+  }
+  if (out.length === 0) return undefined;
+  return `- expected only, + actual only (${out.length} lines)\n${out.slice(0, 80).join('\n')}`;
 }
