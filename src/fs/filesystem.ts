@@ -158,6 +158,8 @@ export class FileSystem {
     if (dot === 'dotdot') return this.getattr(dir.parent ?? ROOT_INO);
     if (name.length > NAME_MAX)
       throw new FsError('ENAMETOOLONG', `name of ${name.length} bytes exceeds ${NAME_MAX}`);
+    // No entry can have such a name; say why rather than ENOENT, as every other procedure does.
+    if (name.includes(0x2f) || name.includes(0)) throw new FsError('EINVAL', 'name contains / or NUL');
     const e = name.length === 0 ? undefined : this.store.get<EntryRecord>(entryKey(dirIno, name));
     if (!e) throw new FsError('ENOENT', 'no such entry');
     return this.getattr(e.value.ino);
