@@ -135,6 +135,9 @@ class BlockCache {
   private readonly map = new Map<string, Uint8Array>();
   private bytes = 0;
   constructor(private readonly limit: number) {}
+  has(id: string): boolean {
+    return this.map.has(id);
+  }
   get(id: string): Uint8Array | undefined {
     const v = this.map.get(id);
     if (v) {
@@ -199,6 +202,10 @@ export class LmdbStore implements Store {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly cache: BlockCache;
+  /** Block reads under way, by id: a read-ahead and the READ that wants the same block share one. */
+  private readonly loading = new Map<string, Promise<Uint8Array>>();
+  /** Where the last read of each recently read file ended, to recognise sequential reads. */
+  private readonly lastReadEnd = new Map<FileId, number>();
   private readonly dirs = new Map<string, Promise<void>>();
   private readonly fileQueues = new Map<FileId, Promise<unknown>>();
   private readonly inflight = new Set<Promise<unknown>>();
@@ -347,9 +354,8 @@ export class LmdbStore implements Store {
         } finally {
           tx.active = false;
         }
-      });
+      }, options.durable);
       this.reap(freed);
-      if (options.durable) await this.env.flushed;
       return result;
     });
   }
@@ -457,7 +463,7 @@ export class LmdbStore implements Store {
       const written = plans.filter((p) => p.rec.b !== undefined).map((p) => p.rec.b as string);
       const freed: string[] = [];
       try {
-        await this.txn(() => this.linkChunks(w, plans, freed));
+        await this.txn(() => this.linkChunks(w, plans, freed), w.stable);
       } catch (e) {
         await this.discard(written);
         if (e instanceof ChunkChanged && attempt < 8) {
@@ -467,7 +473,6 @@ export class LmdbStore implements Store {
         throw e;
       }
       this.reap(freed);
-      if (w.stable) await this.env.flushed;
       return;
     }
   }
@@ -513,8 +518,8 @@ export class LmdbStore implements Store {
           }
           const id = this.nextBlockId();
           newBlocks.push(id);
-          await this.writeBlock(id, content, w.stable, content !== part);
-          p.rec = { b: id, n: content.length, h: checksum(content), s: len };
+          const h = await this.writeBlock(id, content, w.stable, content !== part);
+          p.rec = { b: id, n: content.length, h, s: len };
         }),
       );
       if (w.stable) {
@@ -568,9 +573,25 @@ export class LmdbStore implements Store {
     if (end <= offset) return new Uint8Array(0);
     return this.track(async () => {
       const C = this.chunkSize;
+      const first = Math.floor(offset / C);
+      const last = Math.floor((end - 1) / C);
+      this.readAhead(file, offset, end);
+      if (first === last) {
+        // Within one chunk: the verified (immutable) block itself when it covers the whole range,
+        // with no new buffer and no copy.
+        const rec = this.chunks.get(chunkKey(file, first));
+        if (!rec) return Buffer.alloc(end - offset);
+        const base = first * C;
+        const content = await this.chunkContent(file, first, rec);
+        const to = base + Math.min(rec.s, content.length);
+        if (to >= end) return content.subarray(offset - base, end - base);
+        const out = Buffer.alloc(end - offset);
+        if (to > offset) out.set(content.subarray(offset - base, to - base), 0);
+        return out;
+      }
       const out = Buffer.alloc(end - offset);
       const jobs: Promise<void>[] = [];
-      for (let ci = Math.floor(offset / C); ci * C < end; ci++) {
+      for (let ci = first; ci <= last; ci++) {
         const key = chunkKey(file, ci);
         const rec = this.chunks.get(key);
         if (!rec) continue;
@@ -586,6 +607,25 @@ export class LmdbStore implements Store {
       await Promise.all(jobs);
       return out;
     });
+  }
+
+  /**
+   * Sequential reads: loads and verifies the chunk after this read's last one while the reply
+   * travels and the client asks for it, so that its READ finds it in the cache (a client that
+   * reads one chunk at a time otherwise waits for the disk and the checksum on every call).
+   * Failures are ignored here; the read that needs the chunk reports them.
+   */
+  private readAhead(file: FileId, offset: number, end: number): void {
+    // A read from the start counts as sequential: whole-file copies begin there.
+    const sequential = offset === 0 || this.lastReadEnd.get(file) === offset;
+    this.lastReadEnd.delete(file);
+    this.lastReadEnd.set(file, end);
+    if (this.lastReadEnd.size > 256) this.lastReadEnd.delete(this.lastReadEnd.keys().next().value as FileId);
+    if (!sequential) return;
+    const next = Math.floor((end - 1) / this.chunkSize) + 1;
+    const rec = this.chunks.get(chunkKey(file, next));
+    if (!rec?.b || this.cache.has(rec.b) || this.loading.has(rec.b)) return;
+    this.readBlock(file, next, rec).catch(noop);
   }
 
   commitFile(file: FileId): Promise<void> {
@@ -626,9 +666,11 @@ export class LmdbStore implements Store {
           this.dirty.removeSync(k);
         }
         this.freeInTxn(freed);
-      });
+      }, true);
+    } else {
+      // Nothing dirty, but the file's earlier unstable transactions may not be flushed yet.
+      await this.env.flushed;
     }
-    await this.env.flushed;
     this.reap(freed);
   }
 
@@ -689,10 +731,22 @@ export class LmdbStore implements Store {
     return next;
   }
 
-  /** One serialised, atomic LMDB transaction (a child transaction in lmdb-js's batch, so a throw aborts just it). */
-  private async txn<T>(fn: () => T): Promise<T> {
+  /**
+   * One serialised, atomic LMDB transaction (a child transaction in lmdb-js's batch, so a throw
+   * aborts just it). `durable`: resolves only once the batch it joined is flushed.
+   */
+  private async txn<T>(fn: () => T, durable = false): Promise<T> {
     try {
-      return await this.records.childTransaction(fn);
+      const committed = this.records.childTransaction(fn);
+      // lmdb-js's `flushed` names the batch being filled when its then() is called: right after
+      // enqueueing, that is this transaction's batch. Read after the commit resolves, it often
+      // names the next batch (other callers have queued into it meanwhile), which costs a durable
+      // caller a whole extra commit and flush when many are in flight.
+      const flushed = durable ? this.env.flushed.then(noop) : undefined;
+      flushed?.catch(noop);
+      const result = await committed;
+      if (flushed) await flushed;
+      return result;
     } catch (e) {
       if (e instanceof StoreError || e instanceof ChunkChanged) throw e;
       // When a commit fails (a full disk), lmdb-js also rejects the commit promise of its
@@ -787,17 +841,46 @@ export class LmdbStore implements Store {
     return p;
   }
 
-  /** `owned`: the content is the store's own buffer (else the caller's, which it may reuse). */
-  private async writeBlock(id: string, content: Uint8Array, stable: boolean, owned: boolean): Promise<void> {
+  /**
+   * Writes a new block file and resolves with its checksum, computed while the write is in the
+   * thread pool. `owned`: the content is the store's own buffer, kept in the block cache; the
+   * caller's buffer is not (it may be reused), and copying 1 MiB into a fresh buffer costs more
+   * than the write itself.
+   */
+  private async writeBlock(
+    id: string,
+    content: Uint8Array,
+    stable: boolean,
+    owned: boolean,
+  ): Promise<Buffer> {
     await this.ensureDir(id);
     const h = await this.io.create(this.blockPath(id));
+    let sum: Buffer;
     try {
-      await h.write(content, 0);
+      const written = h.write(content, 0);
+      try {
+        sum = checksum(content);
+      } finally {
+        await written;
+      }
       if (stable) await h.datasync();
-    } finally {
-      await h.close();
+    } catch (e) {
+      await h.close().catch(noop);
+      throw e;
     }
-    this.cache.set(id, owned ? content : Buffer.from(content));
+    if (stable) {
+      await h.close();
+    } else {
+      // The data is in the OS once write() returned; an UNSTABLE reply need not wait for the
+      // close. The store's close() waits for it.
+      const closing = h
+        .close()
+        .catch((e) => this.log.warn({ err: e, block: id }, 'closing a block file failed'));
+      this.inflight.add(closing);
+      void closing.then(() => this.inflight.delete(closing));
+    }
+    if (owned) this.cache.set(id, content);
+    return sum;
   }
 
   /** Removes blocks that no committed record references (a failed or superseded write). */
@@ -835,13 +918,26 @@ export class LmdbStore implements Store {
     return new Uint8Array(0);
   }
 
-  private async readBlock(file: FileId, chunk: number, rec: ChunkRec): Promise<Uint8Array> {
+  /** A block's verified content: from the cache, or joined to a read already under way, or from disk. */
+  private readBlock(file: FileId, chunk: number, rec: ChunkRec): Promise<Uint8Array> {
     const id = rec.b as string;
     const cached = this.cache.get(id);
-    if (cached) return cached;
+    if (cached) return Promise.resolve(cached);
+    let p = this.loading.get(id);
+    if (!p) {
+      p = this.loadBlock(file, chunk, rec);
+      this.loading.set(id, p);
+      const done = () => this.loading.delete(id);
+      p.then(done, done);
+    }
+    return p;
+  }
+
+  private async loadBlock(file: FileId, chunk: number, rec: ChunkRec): Promise<Uint8Array> {
+    const id = rec.b as string;
     let data: Uint8Array;
     try {
-      data = await this.io.read(this.blockPath(id));
+      data = await this.io.read(this.blockPath(id), rec.n);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlockMissing();
       throw e;

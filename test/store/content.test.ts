@@ -347,3 +347,93 @@ describe('store unstable writes and recovery', () => {
     }
   });
 });
+
+describe('store reads', () => {
+  it('a block file longer or shorter than its record reads as StoreCorruptError', async () => {
+    const dir = makeTempDir('store-length');
+    try {
+      const a = await openStore({ dir });
+      await a.writeFile({ file: 3, offset: 0, data: pattern(1, 200_000), stable: true });
+      await a.writeFile({ file: 4, offset: 0, data: pattern(2, 200_000), stable: true });
+      await a.close();
+      const blocks = listBlocks(dir);
+      assert.equal(blocks.length, 2);
+      const longer = readFileSync(blocks[0]);
+      writeFileSync(blocks[0], Buffer.concat([longer, Buffer.from([0])]));
+      writeFileSync(blocks[1], readFileSync(blocks[1]).subarray(0, 199_999));
+      const b = await openStore({ dir });
+      for (const file of [3, 4]) {
+        await assert.rejects(
+          b.readFile(file, 0, 10, 200_000),
+          (e: unknown) => e instanceof StoreCorruptError && /bytes, recorded 200000/.test(e.message),
+        );
+      }
+      await b.close();
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+
+  it('sequential chunk-sized reads (with read-ahead) see rewrites made between them', async () => {
+    await withStore('readahead', async (store) => {
+      const chunks = 6;
+      for (let i = 0; i < chunks; i++) {
+        await store.writeFile({ file: 8, offset: i * MiB, data: pattern(i + 1, MiB), stable: i % 2 === 0 });
+      }
+      const size = chunks * MiB;
+      const first = await store.readFile(8, 0, MiB, size);
+      const firstCopy = Buffer.from(first);
+      assert.ok(firstCopy.equals(pattern(1, MiB)));
+      // Chunk 1 may be loaded ahead by now: rewrite it, and chunk 0 too.
+      await store.writeFile({ file: 8, offset: MiB + 10, data: pattern(99, 100), stable: false });
+      await store.writeFile({ file: 8, offset: 0, data: pattern(98, MiB), stable: true });
+      const want1 = pattern(2, MiB);
+      want1.set(pattern(99, 100), 10);
+      assert.ok(Buffer.from(await store.readFile(8, MiB, MiB, size)).equals(want1), 'chunk 1 as rewritten');
+      for (let i = 2; i < chunks; i++) {
+        const got = await store.readFile(8, i * MiB, MiB, size);
+        assert.ok(Buffer.from(got).equals(pattern(i + 1, MiB)), `chunk ${i}`);
+      }
+      // Bytes handed out earlier are never changed by later writes (blocks are immutable).
+      assert.ok(Buffer.from(first).equals(firstCopy));
+      assert.ok(Buffer.from(await store.readFile(8, 0, MiB, size)).equals(pattern(98, MiB)));
+      // Reads across chunk boundaries and past the stored bytes still assemble correctly.
+      const across = await store.readFile(8, MiB - 5, 10, size);
+      assert.ok(
+        Buffer.from(across).equals(Buffer.concat([pattern(98, MiB).subarray(MiB - 5), want1.subarray(0, 5)])),
+      );
+      const tail = await store.readFile(8, size - 3, 10, size + 4);
+      assert.ok(
+        Buffer.from(tail).equals(Buffer.concat([pattern(chunks, MiB).subarray(MiB - 3), Buffer.alloc(4)])),
+      );
+    });
+  });
+
+  it('a damaged block read ahead fails only the read that needs it', async () => {
+    const dir = makeTempDir('store-readahead-bad');
+    try {
+      const a = await openStore({ dir });
+      for (let i = 0; i < 3; i++) {
+        await a.writeFile({ file: 9, offset: i * MiB, data: pattern(i + 1, MiB), stable: true });
+      }
+      await a.close();
+      const blocks = listBlocks(dir).sort();
+      assert.equal(blocks.length, 3);
+      const bytes = readFileSync(blocks[1]);
+      bytes[777] ^= 0x10;
+      writeFileSync(blocks[1], bytes);
+      const b = await openStore({ dir });
+      const size = 3 * MiB;
+      assert.ok(Buffer.from(await b.readFile(9, 0, MiB, size)).equals(pattern(1, MiB)));
+      // The sequential read above loads chunk 1 ahead; its failure belongs to this read alone.
+      await assert.rejects(
+        b.readFile(9, MiB, MiB, size),
+        (e: unknown) => e instanceof StoreCorruptError && e.chunk === 1,
+      );
+      assert.ok(Buffer.from(await b.readFile(9, 2 * MiB, MiB, size)).equals(pattern(3, MiB)));
+      await b.close();
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+});
