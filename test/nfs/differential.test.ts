@@ -289,8 +289,9 @@ class Side {
  * the RFC lists for the procedure.
  */
 const INSTEAD_OF_BADTYPE: Partial<Record<Op['op'], readonly string[]>> = {
-  // LINK to a directory: knfsd answers ISDIR (nfsd_link checks it first).
-  link: ['NFS3ERR_ISDIR'],
+  // LINK to a directory: knfsd answers ISDIR, but checks the target directory (NOTDIR, ACCES)
+  // before that; Cairn the same.
+  link: ['NFS3ERR_ISDIR', 'NFS3ERR_ACCES'],
   // SETATTR size of a directory or symlink: knfsd's nfsd_mode_check gives ISDIR for a
   // directory and INVAL for anything else that is not a regular file (truncate(2) says the same).
   truncate: ['NFS3ERR_ISDIR', 'NFS3ERR_INVAL'],
