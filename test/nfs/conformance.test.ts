@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { statfsSync } from 'node:fs';
 import { test } from 'node:test';
-import { type NfsClient, nameText, nfs3 } from '../../src/nfs/index.js';
+import { mount3, type NfsClient, nameText, nfs3 } from '../../src/nfs/index.js';
+import { UdpRpcClient } from '../../src/rpc/index.js';
+import { RpcbindClient } from '../../src/rpc/rpcbind/index.js';
 import { ALICE, rejectsWith, type TestNode, withNode } from './support.js';
 
 type Time = nfs3.nfstime3;
@@ -614,6 +616,35 @@ async function procedures(
     assert.deepEqual(await dump(), []);
     // The NFS server keeps no mount state: a handle works after UMNT.
     assert.equal((await c.getattr(root)).type, nfs3.NF3DIR);
+  });
+
+  await t.test('MOUNT and NFS over UDP as well as TCP', async () => {
+    const ep = n.node.endpoints();
+    const rpcbind = new RpcbindClient({ host: ep.host, port: ep.rpcbind });
+    try {
+      assert.equal(await rpcbind.getport(mount3.MOUNT_PROGRAM, mount3.MOUNT_V3, 'udp'), ep.nfs);
+      assert.equal(await rpcbind.getport(nfs3.NFS_PROGRAM, nfs3.NFS_V3, 'udp'), ep.nfs);
+    } finally {
+      await rpcbind.close();
+    }
+    const udp = new UdpRpcClient({ host: ep.host, port: ep.nfs, credential: { flavor: 1, uid: 0, gid: 0 } });
+    try {
+      const m = new mount3.MOUNT_V3_Client(udp);
+      await m.MOUNTPROC3_NULL();
+      const r = await m.MOUNTPROC3_MNT(Buffer.from('/export'));
+      assert.equal(r.fhs_status, mount3.MNT3_OK);
+      assert.ok(r.fhs_status === mount3.MNT3_OK && Buffer.from(r.mountinfo.fhandle).equals(root.data));
+      const nfs = new nfs3.NFS_V3_Client(udp);
+      const a = await nfs.NFSPROC3_GETATTR({ object: root });
+      assert.equal(a.status, nfs3.NFS3_OK);
+      const f = await c.lookup(root, 'data');
+      const rd = await nfs.NFSPROC3_READ({ file: f.fh, offset: 0n, count: 100 });
+      assert.ok(rd.status === nfs3.NFS3_OK && Buffer.from(rd.resok.data).toString().startsWith('hello'));
+      assert.ok((await m.MOUNTPROC3_EXPORT()) !== null);
+      await m.MOUNTPROC3_UMNT(Buffer.from('/export'));
+    } finally {
+      await udp.close();
+    }
   });
 
   await t.test('mtime and ctime never go backwards, across many quick changes and a restart', async () => {
