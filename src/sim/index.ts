@@ -1,0 +1,23 @@
+/** The deterministic simulator, and the protocol cores wired into it. */
+export { EventHeap, type Scheduled } from './heap.js';
+export { SwimCluster, type SwimClusterOptions, SwimDriver } from './membership.js';
+export {
+  type Address,
+  type Cut,
+  type DelayModel,
+  delays,
+  NetworkModel,
+  type NetworkOptions,
+} from './network.js';
+export { type Random, SeededRandom } from './random.js';
+export {
+  type NetStats,
+  type NodeStatus,
+  type ProcessFactory,
+  type SimEnv,
+  SimNode,
+  type SimProcess,
+  Simulator,
+  type SimulatorOptions,
+  type WireCodec,
+} from './simulator.js';
