@@ -1,4 +1,16 @@
 export {
+  CHORD_BITS,
+  ChordError,
+  ChordNetwork,
+  type ChordNode,
+  type ChordOptions,
+  chordHops,
+  type HopFigures,
+  type LookupResult,
+  measureHops,
+  randomIds,
+} from './chord.js';
+export {
   DEFAULT_VNODES_PER_WEIGHT,
   formatPosition,
   inRange,
@@ -18,3 +30,4 @@ export {
   ringDistance,
   tokenPosition,
 } from './ring.js';
+export { Prng } from './ring-prng.js';
