@@ -370,7 +370,8 @@ export class Simulator<M> {
       }
       case Kind.Deliver: {
         const n = ev.node!;
-        if (n.status === 'crashed') {
+        // A cut made while a message is on the wire loses it too.
+        if (n.status === 'crashed' || this.network.blocked(ev.from!, n.address)) {
           this.stats.dropped++;
           this.mix(4, ev.from!, n.address, ev.size!);
           return;
