@@ -14,6 +14,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
     describe: 'Cairn NFSv3 against nfs-ganesha: nfs-cp write/read, metadata ops at 1 and 16 in flight (root)',
     run: async (argv) => (await import('./nfs.js')).run(argv),
   },
+  membership: {
+    describe:
+      'SWIM membership in the simulator against memberlist LAN defaults: detection, false positives, spread, bytes',
+    run: async (argv) => (await import('./membership.js')).run(argv),
+  },
 };
 
 function usage(): string {
