@@ -498,10 +498,10 @@ export function transcriptDiff(expected: readonly string[], actual: readonly str
     if (i < n && j < m && expected[i] === actual[j]) {
       i++;
       j++;
-    } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      out.push(`+ ${actual[j++]}`);
-    } else {
+    } else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) {
       out.push(`- ${expected[i++]}`);
+    } else {
+      out.push(`+ ${actual[j++]}`);
     }
   }
   if (out.length === 0) return undefined;

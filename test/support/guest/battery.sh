@@ -98,7 +98,7 @@ value small-size 13 "$(stat -c %s "$B/small")"
 value create-mode 644 "$(stat -c %a "$B/small")"
 value create-owner "0 0" "$(stat -c '%u %g' "$B/small")"
 value create-type "regular file" "$(stat -c %F "$B/small")"
-: > "$B/empty"
+true > "$B/empty"
 value empty-size 0 "$(stat -c %s "$B/empty")"
 printf x > "$B/one"
 value one-byte "x" "$(cat "$B/one")"
@@ -122,7 +122,7 @@ phase many-create
 mkdir "$B/many"
 i=0
 while [ $i -lt 3000 ]; do
-  : > "$B/many/f$i" || break
+  true > "$B/many/f$i" || break
   i=$((i + 1))
 done
 value many-create 3000 "$i"
@@ -238,7 +238,7 @@ ok rename-dir-across mv "$B/d1/sub" "$B/d2/sub"
 value rename-dir-across-content z "$(cat "$B/d2/sub/z")"
 value rename-dir-nlink "2 3" "$(stat -c %h "$B/d1") $(stat -c %h "$B/d2")"
 mkdir "$B/e1" "$B/e2"
-: > "$B/e2/f"
+true > "$B/e2/f"
 if o=$(mv -T "$B/e1" "$B/e2" 2>&1); then
   bad rename-onto-nonempty-dir "succeeded"
 else
