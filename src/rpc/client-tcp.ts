@@ -83,8 +83,9 @@ export class TcpRpcClient extends RpcClient {
         if (this.opts.resendOnReconnect !== false) {
           for (const p of this.pending.values()) if (!this.queue.includes(p)) this.queue.push(p);
         } else {
-          for (const p of [...this.pending.values()])
-            this.fail(p, new RpcConnectionError('connection closed'));
+          for (const p of this.pending.values()) this.fail(p, new RpcConnectionError('connection closed'));
+          // Nothing is left to send: no reason to reconnect until the next call.
+          this.queue.length = 0;
         }
         if (this.queue.length > 0) this.scheduleReconnect();
       });
@@ -112,13 +113,19 @@ export class TcpRpcClient extends RpcClient {
     if (!this.connecting) this.connect().catch(() => this.scheduleReconnect());
   }
 
-  protected async transmitOneWay(message: Buffer[]): Promise<void> {
-    await this.connect();
+  protected transmitOneWay(message: Buffer[]): Promise<void> {
+    // Written at once when connected, so a one-way call keeps its place among the calls made
+    // in the same tick.
+    if (this.connected) return this.writeOneWay(message);
+    return this.connect().then(() => this.writeOneWay(message));
+  }
+
+  private writeOneWay(message: Buffer[]): Promise<void> {
     const socket = this.socket!;
     // Calls batched earlier in this tick go first, so the server sees calls in the order made.
     this.out!.flush();
     const chunks = frameRecord(message, this.opts.maxFragmentSize);
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i]);
       socket.write(chunks[chunks.length - 1], (err) => (err ? reject(err) : resolve()));
     });
