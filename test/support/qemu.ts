@@ -325,6 +325,10 @@ export async function runGuest(ns: Netns, options: GuestOptions): Promise<GuestR
     const initrd = join(dir, 'initrd');
     writeFileSync(initrd, Buffer.concat([base.initrd, cpioNewc(files)]));
     const consoleFile = join(dir, 'console.log');
+    // Both serial ports go to files: QEMU's UART gives up on a byte after a few failed writes to
+    // a backend that is not ready (a pipe this process is slow to drain on a loaded machine),
+    // and a transcript with bytes missing would read as a server's fault. A file takes them all.
+    const transcriptFile = join(dir, 'transcript.log');
     const started = Date.now();
     const qemu = ns.spawn(
       [
@@ -360,38 +364,42 @@ export async function runGuest(ns: Netns, options: GuestOptions): Promise<GuestR
         '-serial',
         `file:${consoleFile}`,
         '-serial',
-        'stdio',
+        `file:${transcriptFile}`,
       ],
       { name: 'qemu' },
     );
-    // `ip netns exec` execs QEMU in place, so the spawned pid is QEMU's: its CPU time is read
-    // when the markers appear, while it is still alive.
+    // The markers are seen by watching the transcript file, for the timings only: the result is
+    // read once QEMU has exited. `ip netns exec` execs QEMU in place, so the spawned pid is
+    // QEMU's, and its CPU time can be read while it is alive.
     let begunAt: number | undefined;
     let begunCpu: number | undefined;
     let endedCpu: number | undefined;
-    qemu.waitForLine(BEGIN, timeoutMs).then(
-      () => {
+    let lastCpu: number | undefined;
+    const watch = setInterval(() => {
+      lastCpu = cpuMs(qemu.pid) ?? lastCpu;
+      if (endedCpu !== undefined) return;
+      const text = readIfExists(transcriptFile);
+      if (begunAt === undefined && text.includes(BEGIN)) {
         begunAt = Date.now();
-        begunCpu = cpuMs(qemu.pid);
-      },
-      () => {},
-    );
-    qemu.waitForLine(END, timeoutMs).then(
-      () => {
-        endedCpu = cpuMs(qemu.pid);
-      },
-      () => {},
-    );
+        begunCpu = lastCpu;
+      }
+      if (begunAt !== undefined && END.test(text)) endedCpu = lastCpu;
+    }, 100);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       qemu.signal('SIGKILL');
     }, timeoutMs);
-    const status = await qemu.exited.finally(() => clearTimeout(timer));
+    const status = await qemu.exited.finally(() => {
+      clearTimeout(timer);
+      clearInterval(watch);
+    });
     const endedAt = Date.now();
-    const raw = qemu.stdout.replace(/\r/g, '');
+    const raw = readIfExists(transcriptFile).replace(/\r/g, '');
     const consoleText =
-      readIfExists(consoleFile).replace(/\r/g, '') + (qemu.stderr ? `\n--- qemu stderr\n${qemu.stderr}` : '');
+      readIfExists(consoleFile).replace(/\r/g, '') +
+      (qemu.stderr ? `\n--- qemu stderr\n${qemu.stderr}` : '') +
+      (qemu.stdout ? `\n--- qemu stdout\n${qemu.stdout}` : '');
     if (timedOut) throw new GuestError(`guest did not finish within ${timeoutMs} ms`, consoleText, raw);
     const setup = SETUP_FAILED.exec(raw);
     if (setup) throw new GuestError(`guest setup failed: ${setup[1]}`, consoleText, raw);
@@ -412,7 +420,7 @@ export async function runGuest(ns: Netns, options: GuestOptions): Promise<GuestR
       bootMs: (begunAt ?? endedAt) - started,
       runMs: endedAt - (begunAt ?? endedAt),
       bootCpuMs: begunCpu ?? Number.NaN,
-      runCpuMs: endedCpu !== undefined && begunCpu !== undefined ? endedCpu - begunCpu : Number.NaN,
+      runCpuMs: begunCpu !== undefined ? (endedCpu ?? lastCpu ?? Number.NaN) - begunCpu : Number.NaN,
     };
   } finally {
     removeTempDir(dir);
