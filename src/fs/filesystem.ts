@@ -375,6 +375,11 @@ export class FileSystem {
     target: Uint8Array,
     attrs: SetAttrs = {},
   ): Promise<CreateResult> {
+    // An empty target, or one with a NUL inside, is no path: INVAL before anything else, as
+    // knfsd (nfsd3_proc_symlink, svc_fill_symlink_pathname) answers.
+    if (target.length === 0 || target.includes(0)) {
+      return Promise.reject(new FsError('EINVAL', 'a symbolic link target is non-empty and has no NUL'));
+    }
     if (target.length > PATH_MAX) {
       return Promise.reject(
         new FsError('ENAMETOOLONG', `target of ${target.length} bytes exceeds ${PATH_MAX}`),
@@ -507,27 +512,39 @@ export class FileSystem {
       const e = this.entry(tx, fromDirIno, fromName);
       if (!e) throw new FsError('ENOENT', 'no such entry');
       const moving = this.inode(tx, e.ino);
-      this.checkDelete(who, fromDir, moving);
+      const isDir = moving.type === 'dir';
       const target = this.entry(tx, toDirIno, toName);
+      if (fromDirIno !== toDirIno) {
+        // Before any check of the objects, as Linux (lock_rename's trap in knfsd and renameat):
+        // a directory may not move into itself or its own subtree, and nothing may replace a
+        // directory it is inside of (which is never empty).
+        const above = (from: number, ino: number) => {
+          for (let at = from; ; ) {
+            if (at === ino) return true;
+            if (at === ROOT_INO) return false;
+            at = this.inode(tx, at).parent ?? ROOT_INO;
+          }
+        };
+        if (isDir && above(toDirIno, moving.ino))
+          throw new FsError('EINVAL', 'rename of a directory into its own subtree');
+        if (target && above(fromDirIno, target.ino))
+          throw new FsError('ENOTEMPTY', 'rename over a directory that contains the source');
+      }
+      this.checkDelete(who, fromDir, moving);
       if (target && target.ino === e.ino)
         return { from: { before: fromDir, after: fromDir }, to: { before: toDir, after: toDir } };
-      const isDir = moving.type === 'dir';
-      if (isDir && fromDirIno !== toDirIno) {
-        // A directory may not move into itself or its own subtree.
-        for (let at = toDirIno; ; ) {
-          if (at === moving.ino) throw new FsError('EINVAL', 'rename of a directory into its own subtree');
-          if (at === ROOT_INO) break;
-          at = this.inode(tx, at).parent ?? ROOT_INO;
-        }
-        if (!mayWrite(who, moving)) throw new FsError('EACCES', 'no write permission on the directory moved');
-      }
-      let toNlinkDelta = 0;
-      let fromNlinkDelta = 0;
-      if (target) {
-        const victim = this.inode(tx, target.ino);
+      const victim = target ? this.inode(tx, target.ino) : undefined;
+      if (victim) {
         this.checkDelete(who, toDir, victim);
         if (isDir && victim.type !== 'dir') throw new FsError('ENOTDIR', 'rename of a directory over a file');
         if (!isDir && victim.type === 'dir') throw new FsError('EISDIR', 'rename of a file over a directory');
+      }
+      // After the target's checks and before its emptiness, as Linux's vfs_rename orders them.
+      if (isDir && fromDirIno !== toDirIno && !mayWrite(who, moving))
+        throw new FsError('EACCES', 'no write permission on the directory moved');
+      let toNlinkDelta = 0;
+      let fromNlinkDelta = 0;
+      if (target && victim) {
         if (victim.type === 'dir') {
           for (const _ of tx.range(['d', victim.ino], { limit: 1 }))
             throw new FsError('ENOTEMPTY', 'target directory not empty');
@@ -623,6 +640,9 @@ export class FileSystem {
     if (decision.mode !== undefined) next.mode = decision.mode;
     if (s.atime !== undefined) next.atime = s.atime === 'now' ? now : s.atime;
     if (s.mtime !== undefined) next.mtime = s.mtime === 'now' ? now : s.mtime;
+    // The EXCLUSIVE create verifier holds only while the file is as created: knfsd keeps it in
+    // the times and wants size 0, so a size or time change ends it (a mode change does not).
+    if (s.size !== undefined || s.atime !== undefined || s.mtime !== undefined) delete next.verf;
     const changed =
       s.size !== undefined ||
       s.uid !== undefined ||
@@ -648,6 +668,9 @@ export class FileSystem {
     if (a.type !== 'reg') throw new FsError('EINVAL', 'write to a file that is not regular');
     if (!mayWriteData(who, a)) throw new FsError('EACCES', 'no write permission');
     if (offset + data.length > MAX_FILE_SIZE) throw new FsError('EFBIG', 'write beyond the largest file');
+    // Writing nothing changes nothing, wherever it is: not the size, not the times (POSIX
+    // write(2); Linux and knfsd return before touching the inode).
+    if (data.length === 0) return { before: a, after: a };
     let before: Attr = a;
     let after: Attr = a;
     await this.store.writeFile({
@@ -658,8 +681,10 @@ export class FileSystem {
       update: (tx) => {
         before = this.inode(tx, ino);
         const now = this.clock.now();
+        // Written to, the file is no longer what an EXCLUSIVE create made: a retry is EXIST.
+        const { verf: _createVerifier, ...inode } = before;
         after = this.save(tx, {
-          ...before,
+          ...inode,
           mode: modeAfterWrite(who, before),
           size: Math.max(before.size, offset + data.length),
           mtime: now,

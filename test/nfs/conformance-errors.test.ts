@@ -153,6 +153,9 @@ async function errors(
   await t.test('NOTEMPTY', async () => {
     await rejectsWith(c.rmdir(root, 'full'), 'NFS3ERR_NOTEMPTY');
     await rejectsWith(c.rename(root, 'dir', root, 'full'), 'NFS3ERR_NOTEMPTY');
+    // Anything renamed over a directory it is inside of: that directory is never empty (Linux
+    // checks this before the types, so a file gets NOTEMPTY too, not ISDIR).
+    await rejectsWith(c.rename(full.fh, 'inside', root, 'full'), 'NFS3ERR_NOTEMPTY');
   });
 
   await t.test('ACCES: mode bits for an ordinary user', async () => {
@@ -246,6 +249,10 @@ async function errors(
     }
     // Nothing was made by any of them, under any name.
     assert.deepEqual((await c.readdirAll(dir.fh)).map((e) => nameText(e.name)).sort(), ['.', '..']);
+    // A symlink target that is empty or has a NUL in it (knfsd: INVAL), even where the name is taken.
+    await rejectsWith(c.symlink(dir.fh, 'empty-target', ''), 'NFS3ERR_INVAL');
+    await rejectsWith(c.symlink(dir.fh, 'nul-target', 'a\0b'), 'NFS3ERR_INVAL');
+    await rejectsWith(c.symlink(root, 'file', ''), 'NFS3ERR_INVAL');
     await rejectsWith(c.readlink(file.fh), 'NFS3ERR_INVAL');
     await rejectsWith(c.readlink(dir.fh), 'NFS3ERR_INVAL');
     await rejectsWith(c.rmdir(dir.fh, '.'), 'NFS3ERR_INVAL');

@@ -170,6 +170,9 @@ async function procedures(
       // As the RFC has clients do: set the real attributes after an exclusive create.
       await c.setattr(x.fh, { mode: 0o644 });
       assert.equal((await c.getattr(x.fh)).mode, 0o644);
+      // Once written to, the file is no longer the one the create made: a late retry is EXIST.
+      await c.write(x.fh, 0, Buffer.from('data'));
+      await rejectsWith(c.create(d.fh, 'x', { mode: 'EXCLUSIVE', verifier: verf }), 'NFS3ERR_EXIST');
       // EXCLUSIVE over a file made otherwise is EXIST, whatever the verifier.
       await rejectsWith(
         c.create(d.fh, 'g', { mode: 'EXCLUSIVE', verifier: new Uint8Array(8) }),
@@ -210,6 +213,11 @@ async function procedures(
     const past = await c.read(f.fh, 1_000_000, 10);
     assert.equal(past.data.length, 0);
     assert.equal(past.eof, true);
+    // A WRITE of nothing, even past the end, changes nothing: not the size, not the times.
+    const still = await c.getattr(f.fh);
+    const empty = await c.write(f.fh, 4096, new Uint8Array(0));
+    assert.equal(empty.count, 0);
+    assert.deepEqual(await c.getattr(f.fh), still);
     // A WRITE may carry more data than count: only count bytes are written.
     const raw = await c.raw.NFSPROC3_WRITE({
       file: f.fh,
