@@ -100,6 +100,7 @@ interface HeaderTemplate {
 const RESERVED = 4;
 const NO_VERIFIER = NULL_AUTH;
 const NO_OPTIONS: CallOptions = Object.freeze({});
+const MAX_HEADERS_PER_PROCEDURE = 8;
 
 /**
  * The transport-independent part of an ONC RPC client: XIDs, encoding, matching replies to
@@ -113,15 +114,15 @@ export abstract class RpcClient implements RpcCaller {
    * armed for the earliest of them and, when it fires, sweeps the table. Calls issued with the
    * same timeout never move it, so the common call costs no timer work at all.
    */
-  private timer: NodeJS.Timeout | null = null;
+  #timer: NodeJS.Timeout | null = null;
   /** When the armed timer fires (performance.now() scale); Infinity when none is armed. */
-  private timerAt = Number.POSITIVE_INFINITY;
+  #timerAt = Number.POSITIVE_INFINITY;
   /** The timer holds the process open only while calls are pending, as their own timers did. */
-  private timerRefed = false;
-  private readonly onTimer = () => this.sweep();
-  private readonly direct: boolean;
-  private readonly slab = new SlabWriter();
-  private readonly headers = new WeakMap<ProcedureDefinition, HeaderTemplate>();
+  #timerRefed = false;
+  readonly #onTimer = () => this.#sweep();
+  readonly #direct: boolean;
+  readonly #slab = new SlabWriter();
+  readonly #headers = new WeakMap<ProcedureDefinition, HeaderTemplate>();
   private nextXid = (Math.random() * 0x100000000) >>> 0;
   private readonly credential: opaque_auth;
   private readonly credentialCache = new WeakMap<ClientCredential, opaque_auth>();
@@ -134,10 +135,10 @@ export abstract class RpcClient implements RpcCaller {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxInFlight = options.maxInFlight ?? 1024;
     this.credential = encodeCredential(options.credential ?? { flavor: 0 });
-    const terminal = (call: OutgoingCall) => this.send(call);
+    const terminal = (call: OutgoingCall) => this.#send(call);
     const ics = options.interceptors ?? [];
     this.invoke = ics.length === 0 ? terminal : compose<OutgoingCall, Promise<unknown>>(ics, terminal);
-    this.direct = ics.length === 0;
+    this.#direct = ics.length === 0;
   }
 
   call<A, R>(
@@ -148,8 +149,8 @@ export abstract class RpcClient implements RpcCaller {
     options: CallOptions = NO_OPTIONS,
   ): Promise<R> {
     // Without interceptors there is no call object to build.
-    if (this.direct) {
-      return this.start(program, version, procedure as ProcedureDefinition, args, options) as Promise<R>;
+    if (this.#direct) {
+      return this.#start(program, version, procedure as ProcedureDefinition, args, options) as Promise<R>;
     }
     return this.invoke({
       program,
@@ -212,8 +213,8 @@ export abstract class RpcClient implements RpcCaller {
     args: unknown,
     options: CallOptions,
   ): Buffer[] {
-    const header = this.headerFor(program, version, procedure, this.credentialFor(options));
-    const w = this.slab.begin();
+    const header = this.#headerFor(program, version, procedure, this.credentialFor(options));
+    const w = this.#slab.begin();
     try {
       const at = w.skip(RESERVED + 4 + header.length);
       const b = w.buf;
@@ -224,10 +225,10 @@ export abstract class RpcClient implements RpcCaller {
       b.set(header, at + 8);
       procedure.encodeArgs(w, args);
     } catch (e) {
-      this.slab.abort(w);
+      this.#slab.abort(w);
       throw e;
     }
-    return this.slab.finish(w);
+    return this.#slab.finish(w);
   }
 
   /**
@@ -235,16 +236,19 @@ export abstract class RpcClient implements RpcCaller {
    * procedure, credential, verifier) is the same on every call of one procedure with one
    * credential: it is encoded once and copied in.
    */
-  private headerFor(
+  #headerFor(
     program: number,
     version: number,
     procedure: ProcedureDefinition,
     cred: opaque_auth,
   ): Uint8Array {
-    let h = this.headers.get(procedure);
-    for (let t = h; t !== undefined; t = t.next) {
+    let h = this.#headers.get(procedure);
+    let depth = 0;
+    for (let t = h; t !== undefined; t = t.next, depth++) {
       if (t.program === program && t.version === version && t.cred === cred) return t.bytes;
     }
+    // A caller that builds a new credential object for every call would grow the list forever.
+    if (depth >= MAX_HEADERS_PER_PROCEDURE) h = undefined;
     const w = new XdrWriter(64);
     encode_rpc_msg(w, {
       xid: 0,
@@ -254,15 +258,15 @@ export abstract class RpcClient implements RpcCaller {
       },
     });
     h = { program, version, cred, bytes: Buffer.from(w.finish().subarray(4)), next: h };
-    this.headers.set(procedure, h);
+    this.#headers.set(procedure, h);
     return h.bytes;
   }
 
-  private send(call: OutgoingCall): Promise<unknown> {
-    return this.start(call.program, call.version, call.procedure, call.args, call.options);
+  #send(call: OutgoingCall): Promise<unknown> {
+    return this.#start(call.program, call.version, call.procedure, call.args, call.options);
   }
 
-  private start(
+  #start(
     program: number,
     version: number,
     procedure: ProcedureDefinition,
@@ -275,13 +279,13 @@ export abstract class RpcClient implements RpcCaller {
     }
     if (this.pending.size >= this.maxInFlight) {
       return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() =>
-        this.begin(program, version, procedure, args, options),
+        this.#begin(program, version, procedure, args, options),
       );
     }
-    return this.begin(program, version, procedure, args, options);
+    return this.#begin(program, version, procedure, args, options);
   }
 
-  private begin(
+  #begin(
     program: number,
     version: number,
     procedure: ProcedureDefinition,
@@ -317,9 +321,9 @@ export abstract class RpcClient implements RpcCaller {
       p.abortCleanup = () => signal.removeEventListener('abort', onAbort);
     }
     this.pending.add(p);
-    if (!this.timerRefed) {
-      this.timerRefed = true;
-      this.timer?.ref();
+    if (!this.#timerRefed) {
+      this.#timerRefed = true;
+      this.#timer?.ref();
     }
     this.wakeAt(p.deadline);
     this.transmit(p);
@@ -328,17 +332,17 @@ export abstract class RpcClient implements RpcCaller {
 
   /** Makes sure the timer fires no later than `at`; transports call it for retransmissions. */
   protected wakeAt(at: number): void {
-    if (at >= this.timerAt) return;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - performance.now())));
-    if (!this.timerRefed) this.timer.unref();
+    if (at >= this.#timerAt) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(1, Math.ceil(at - performance.now())));
+    if (!this.#timerRefed) this.#timer.unref();
   }
 
   /** Fails calls past their deadline, retries those the transport asked for, re-arms. */
-  private sweep(): void {
-    this.timer = null;
-    this.timerAt = Number.POSITIVE_INFINITY;
+  #sweep(): void {
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
     const now = performance.now();
     let next = Number.POSITIVE_INFINITY;
     for (const p of this.pending.values()) {
@@ -369,9 +373,9 @@ export abstract class RpcClient implements RpcCaller {
   private settle(p: PendingCall, replied: boolean): void {
     this.pending.delete(p);
     if (p.abortCleanup !== null) p.abortCleanup();
-    if (this.pending.size === 0 && this.timerRefed) {
-      this.timerRefed = false;
-      this.timer?.unref();
+    if (this.pending.size === 0 && this.#timerRefed) {
+      this.#timerRefed = false;
+      this.#timer?.unref();
     }
     this.onSettled(p, replied);
     if (this.waiting.length > 0) this.waiting.shift()!();
@@ -450,9 +454,9 @@ export abstract class RpcClient implements RpcCaller {
   protected failAll(e: Error): void {
     for (const p of this.pending.values()) this.fail(p, e);
     for (const w of this.waiting.splice(0)) w();
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
   }
 
   /** Sends (or queues until connected) one call; may be called again to retransmit. */

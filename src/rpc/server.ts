@@ -171,31 +171,35 @@ export class RpcServer {
   /** Handles one record. Never throws: every failure becomes a reply status or a drop. */
   dispatch(record: Buffer, info: TransportInfo, sink: ReplySink): void {
     const r = new XdrReader(record);
-    let xid: number;
-    let rpcvers: number;
-    let prog: number;
-    let vers: number;
-    let proc: number;
-    let cred: opaque_auth;
+    let xid = 0;
+    let mtype = CALL;
+    let rpcvers = 0;
+    let prog = 0;
+    let vers = 0;
+    let proc = 0;
+    let cred: opaque_auth = NULL_AUTH;
     try {
       // The call header read field by field (the generated decoder builds a tree of objects and
       // a fresh empty buffer per empty credential and verifier, for every call).
       xid = r.readUint();
-      if (r.readInt() !== CALL) {
-        this.dispatchOther(record, info, sink);
-        return;
+      mtype = r.readInt();
+      if (mtype === CALL) {
+        rpcvers = r.readUint();
+        prog = r.readUint();
+        vers = r.readUint();
+        proc = r.readUint();
+        cred = readAuth(r);
+        readAuth(r);
       }
-      rpcvers = r.readUint();
-      prog = r.readUint();
-      vers = r.readUint();
-      proc = r.readUint();
-      cred = readAuth(r);
-      readAuth(r);
     } catch (e) {
       // Without a readable header there is no XID worth answering; the stream stays in sync.
       this.stats.garbage++;
       this.log.debug({ err: e, remote: info.remoteAddress }, 'dropped undecodable RPC message');
       sink(null);
+      return;
+    }
+    if (mtype !== CALL) {
+      this.dispatchOther(record, info, sink);
       return;
     }
     this.stats.calls++;
