@@ -27,7 +27,7 @@ const FULL: Plan = {
   sizes: [
     { n: 100, runs: 4, crashes: 5 },
     { n: 500, runs: 2, crashes: 5 },
-    { n: 2000, runs: 1, crashes: 6 },
+    { n: 2000, runs: 1, crashes: 4 },
   ],
   fpNodes: 32,
   fpHours: 1,
@@ -124,7 +124,7 @@ export function detection(cfg: SwimConfig, n: number, crashes: number, seed: num
       c.crash(victims[i]);
     });
   }
-  c.sim.runUntilTrue(() => all.length === crashes, 300_000, 1_000);
+  if (crashes > 0) c.sim.runUntilTrue(() => all.length === crashes, 300_000, 1_000);
   return { first, all, rounds };
 }
 
@@ -316,6 +316,19 @@ export async function run(argv: readonly string[]): Promise<number> {
   console.log('');
   console.log('Time from a crash to its declaration as dead (virtual seconds)');
   console.log(table(['size', 'config', 'crashes', 'first p50', 'first p99', 'all p50', 'all p99'], detRows));
+  // SWIM's own infection, without memberlist's extra gossip rounds: piggybacked on probes only.
+  for (const { n } of plan.sizes) {
+    const piggy = { ...CAIRN.config, gossipInterval: 0 };
+    const d = detection(piggy, n, 0, seed + n);
+    dissRows.push([
+      `N=${n}`,
+      'cairn, piggyback only',
+      fmt(d.rounds),
+      fmt((d.rounds * piggy.probeInterval) / 1000),
+      fmt(Math.log2(n)),
+    ]);
+    progress(`dissemination by piggyback N=${n}`);
+  }
   console.log('');
   console.log('One update to all N (a refreshed incarnation), in protocol rounds (probe intervals)');
   console.log(table(['size', 'config', 'rounds', 'seconds', 'log2 N'], dissRows));
@@ -355,6 +368,19 @@ export async function run(argv: readonly string[]): Promise<number> {
     );
     r.ratio = round((per[PEER.name].perNodeHour + eps) / (per[CAIRN.name].perNodeHour + eps), 3);
     results.push(r);
+    if (fc.name !== '0% loss') {
+      const [a, b] = [per[CAIRN.name], per[PEER.name]];
+      const s = result(
+        `suspicions @${fc.name}`,
+        'per node-hour',
+        a.suspicions / a.nodeHours,
+        b.suspicions / b.nodeHours,
+        PEER.name,
+        'lower',
+      );
+      s.ratio = round((b.suspicions + 1) / (a.suspicions + 1), 3);
+      results.push(s);
+    }
   }
   console.log('');
   console.log(

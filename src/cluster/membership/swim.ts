@@ -705,6 +705,12 @@ export class Swim {
     this.counters.refutations++;
     this.adjustAwareness(1);
     this.bumpIncarnation(u.incarnation + 1);
+    // Also straight to the accuser: its suspicion timer is the one running, and gossip alone may
+    // reach it only after the timer under heavy loss.
+    const accuser = this.slots.get(idKey(u.from));
+    if (accuser !== undefined && accuser !== 0 && this.livePos[accuser] >= 0) {
+      this.sendPacket(this.addrs[accuser], { kind: SWIM_GOSSIP }, [this.updateOf(0, this.id)]);
+    }
   }
 
   private bumpIncarnation(to: number): void {
