@@ -5,7 +5,8 @@ const USAGE = `usage: cairn <command> [options]
 
 commands:
   rpcgen FILE.x --out DIR   compile an RPC language file into TypeScript
-  up [--nodes 1] --data DIR start a Cairn node in the foreground (until SIGINT/SIGTERM)
+  up [--nodes N] --data DIR start N local Cairn nodes in the foreground (until SIGINT/SIGTERM)
+  status [--json]           a running node's view of the cluster: members, states, ring ownership
   help                      show this text
 `;
 
@@ -19,6 +20,10 @@ async function main(argv: string[]): Promise<number> {
     case 'up': {
       const { upMain } = await import('./up.js');
       return upMain(rest);
+    }
+    case 'status': {
+      const { statusMain } = await import('./status.js');
+      return statusMain(rest);
     }
     case undefined:
     case 'help':

@@ -1,9 +1,13 @@
 /**
- * One Cairn node in one process: its data directory, its store and namespace, its rpcbind, and
- * NFS v3 with MOUNT v3 on one port over TCP and UDP, registered with that rpcbind and
- * unregistered on stop.
+ * One Cairn node in one process: its data directory, its store and namespace, its rpcbind, NFS v3
+ * with MOUNT v3 on one port over TCP and UDP, registered with that rpcbind and unregistered on
+ * stop, and its cluster membership (SWIM over the membership port, src/cluster/gossip.ts), which
+ * it leaves gracefully on stop.
  */
 import { join } from 'node:path';
+import { isLoopbackAddress } from '../cluster/auth.js';
+import { GossipNode } from '../cluster/gossip.js';
+import type { SwimConfig } from '../cluster/membership/config.js';
 import { FileSystem } from '../fs/filesystem.js';
 import type { Logger } from '../log.js';
 import { componentLogger } from '../log.js';
@@ -39,7 +43,32 @@ export interface NodeOptions {
   nfsPort?: number;
   /** Exports configuration file (docs/EXPORTS.md); default: '/' read-write for loopback clients. */
   exportsFile?: string;
+  /** Cluster membership; on by default (a node alone is a cluster of one). false: none. */
+  cluster?: ClusterOptions | false;
   logger?: Logger;
+}
+
+export interface ClusterOptions {
+  /** Address the membership port binds; default the node's host (see `secret`). */
+  host?: string;
+  /** Default 7946 where it may be bound, any free port otherwise. */
+  port?: number;
+  /** Host peers reach this node at, when `host` is a wildcard. */
+  advertiseHost?: string;
+  /** HOST:PORT of members to join through. */
+  seeds?: readonly string[];
+  /**
+   * The cluster secret. Without one, membership stays on loopback: a node whose services listen
+   * on the network but that joins nobody keeps its membership port on 127.0.0.1; one that is
+   * asked to join over the network refuses to start (CLUSTER_SECRET_REQUIRED).
+   */
+  secret?: string | Uint8Array;
+  zone?: string;
+  weight?: number;
+  replicas?: number;
+  /** Lets `cairn status` ask from elsewhere than loopback. */
+  adminToken?: string;
+  swim?: Partial<SwimConfig>;
 }
 
 /** Where a running node can be reached, as `cairn up` prints it. */
@@ -49,6 +78,9 @@ export interface NodeEndpoints {
   rpcbind: number;
   nfs: number;
   exports: string[];
+  /** This node's id (32 hex digits) and membership address, when membership runs. */
+  nodeId?: string;
+  membership?: string;
 }
 
 async function listenBoth(rpc: RpcServer, host: string, port: number | undefined, log: Logger) {
@@ -91,7 +123,24 @@ interface NodeParts {
   nfs: { tcp: TcpServerTransport; udp: UdpServerTransport; port: number };
   rpcbindClient: RpcbindClient;
   registration: RpcbindRegistration;
+  membership: GossipNode | undefined;
   log: Logger;
+}
+
+/** Where membership binds: see ClusterOptions.secret. */
+function membershipHost(host: string, c: ClusterOptions, log: Logger): string {
+  if (c.host !== undefined) return c.host;
+  const hasSecret = c.secret !== undefined && toLength(c.secret) > 0;
+  if (isLoopbackAddress(host) || hasSecret || (c.seeds?.length ?? 0) > 0) return host;
+  log.warn(
+    { host },
+    'no cluster secret: membership listens on 127.0.0.1 only (give a secret to form a cluster over the network)',
+  );
+  return '127.0.0.1';
+}
+
+function toLength(s: string | Uint8Array): number {
+  return typeof s === 'string' ? s.length : s.byteLength;
 }
 
 export class CairnNode {
@@ -156,6 +205,31 @@ export class CairnNode {
         udpPort: transports.port,
         host,
       });
+      cleanup.push(() => registration.unregister().catch(() => {}));
+
+      let membership: GossipNode | undefined;
+      if (options.cluster !== false) {
+        const c = options.cluster ?? {};
+        membership = new GossipNode({
+          dataDir: lock.path,
+          host: membershipHost(host, c, log),
+          port: c.port,
+          advertiseHost: c.advertiseHost,
+          seeds: c.seeds,
+          secret: c.secret,
+          meta: {
+            rpcbindPort: rpcbind.port,
+            nfsPort: transports.port,
+            weight: c.weight ?? 1,
+            zone: c.zone ?? '',
+          },
+          config: c.swim,
+          replicas: c.replicas,
+          adminToken: c.adminToken,
+          logger: log.child({ component: 'membership' }),
+        });
+        await membership.start();
+      }
       return new CairnNode({
         lock,
         store,
@@ -165,6 +239,7 @@ export class CairnNode {
         nfs: transports,
         rpcbindClient,
         registration,
+        membership,
         log,
       });
     } catch (e) {
@@ -181,7 +256,14 @@ export class CairnNode {
       rpcbind: p.rpcbind.port,
       nfs: p.nfs.port,
       exports: p.exports.list().map((e) => e.path),
+      nodeId: p.membership?.identity.nodeIdHex,
+      membership: p.membership?.address,
     };
+  }
+
+  /** Cluster membership, unless the node was started without it. */
+  get membership(): GossipNode | undefined {
+    return this.parts.membership;
   }
 
   /** Stops serving, unregisters, closes the store, and releases the data directory; safe to call more than once. */
@@ -189,6 +271,8 @@ export class CairnNode {
     const p = this.parts;
     this.stopping ??= (async () => {
       try {
+        // Leave first, while everything else still serves: the others stop counting on us.
+        await p.membership?.stop().catch((err) => p.log.warn({ err }, 'leaving the cluster failed'));
         await p.registration.unregister().catch((err) => p.log.warn({ err }, 'unregistering failed'));
         await p.rpcbindClient.close();
         await Promise.all([p.nfs.tcp.close(), p.nfs.udp.close()]);
