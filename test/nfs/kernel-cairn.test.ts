@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { withNetns } from '../support/netns.js';
-import { BATTERY_EXPECTED, runKernelBattery, transcriptDiff } from '../support/qemu.js';
+import { BATTERY_EXPECTED, formatRpcFigures, runKernelBattery, transcriptDiff } from '../support/qemu.js';
 import { withTempDir } from '../support/tmp.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -54,7 +54,7 @@ test('the kernel NFSv3 client passes the POSIX battery against a Cairn node, as 
         const r = await runKernelBattery(ns, { exportPath: '/export' });
         console.log(
           `kernel battery against Cairn: boot ${r.bootMs} ms (QEMU CPU ${r.bootCpuMs} ms), ` +
-            `battery ${r.runMs} ms (QEMU CPU ${r.runCpuMs} ms)`,
+            `battery ${r.runMs} ms (QEMU CPU ${r.runCpuMs} ms); calls: ${formatRpcFigures(r.rpc)}`,
         );
         const context =
           `\n--- transcript\n${r.transcript}\n--- console (tail)\n${r.console.slice(-3000)}` +
@@ -68,6 +68,8 @@ test('the kernel NFSv3 client passes the POSIX battery against a Cairn node, as 
         );
         assert.deepEqual(r.failures, [], `battery steps failed${context}`);
         assert.equal(r.exitCode, 0, `battery exit status${context}`);
+        // The battery's work reached the server: every one of the 3,000 files was created there.
+        assert.ok((r.rpc.CREATE?.calls ?? 0) >= 3000, `CREATE calls: ${formatRpcFigures(r.rpc)}`);
         assert.ok(node.running, `the node is still serving${context}`);
         const status = await node.stop('SIGTERM', 10_000);
         assert.equal(status.code, 0, `cairn up stops cleanly on SIGTERM\n${node.describeOutput()}`);

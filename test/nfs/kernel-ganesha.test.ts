@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startGanesha } from '../support/ganesha.js';
 import { withNetns } from '../support/netns.js';
-import { BATTERY_EXPECTED, runKernelBattery, transcriptDiff } from '../support/qemu.js';
+import { BATTERY_EXPECTED, formatRpcFigures, runKernelBattery, transcriptDiff } from '../support/qemu.js';
 import { withTempDir } from '../support/tmp.js';
 
 test('the kernel NFSv3 client passes the POSIX battery against nfs-ganesha', {
@@ -29,11 +29,13 @@ test('the kernel NFSv3 client passes the POSIX battery against nfs-ganesha', {
         });
         console.log(
           `kernel battery against ganesha: boot ${r.bootMs} ms (QEMU CPU ${r.bootCpuMs} ms), ` +
-            `battery ${r.runMs} ms (QEMU CPU ${r.runCpuMs} ms)`,
+            `battery ${r.runMs} ms (QEMU CPU ${r.runCpuMs} ms); calls: ${formatRpcFigures(r.rpc)}`,
         );
         const context = `\n--- transcript\n${r.transcript}\n--- console (tail)\n${r.console.slice(-3000)}`;
         assert.deepEqual(r.failures, [], `battery steps failed${context}`);
         assert.equal(r.exitCode, 0, `battery exit status${context}`);
+        // The battery's work reached the server: every one of the 3,000 files was created there.
+        assert.ok((r.rpc.CREATE?.calls ?? 0) >= 3000, `CREATE calls: ${formatRpcFigures(r.rpc)}`);
         assert.equal(r.lines.at(-1), 'battery: ok', context);
         if (process.env.CAIRN_UPDATE_FIXTURES === '1') {
           writeFileSync(BATTERY_EXPECTED, `${r.lines.join('\n')}\n`);

@@ -74,6 +74,12 @@ repeat() {
 }
 
 do_mount() { mount -t nfs -o "$NFS_OPTS" "$NFS_SOURCE" "$MNT"; }
+# The client's per-procedure counts, round-trip and execution times (ms) for this mount so far,
+# to the console: how much each server made the client do.
+rpc_stats() {
+  awk '$1 ~ /^[A-Z_0-9]+:$/ && $2 > 0 { sub(":", "", $1); print "battery-rpc", $1, $2, $8, $9 }' \
+    /proc/self/mountstats > /dev/console
+}
 
 # --- mount ----------------------------------------------------------------------------------
 phase mount
@@ -323,6 +329,7 @@ checksums() { (cd "$B" && find . -type f | sort | xargs sha256sum); }
 describe > /tmp/tree.before
 checksums > /tmp/sums.before
 sync
+rpc_stats
 ok umount umount "$MNT"
 value umount-gone absent "$(grep -q " $MNT nfs " /proc/mounts && echo present || echo absent)"
 ok remount do_mount
@@ -336,6 +343,7 @@ sed 's/^/tree: /' /tmp/tree.after
 phase cleanup
 ok cleanup rm -rf "$B"
 value cleanup-gone absent "$([ -e "$B" ] && echo present || echo absent)"
+rpc_stats
 ok final-umount umount "$MNT"
 phase done
 
