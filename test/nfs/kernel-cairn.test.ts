@@ -19,7 +19,7 @@ import { withTempDir } from '../support/tmp.js';
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
 test('the kernel NFSv3 client passes the POSIX battery against a Cairn node, as against ganesha', {
-  timeout: 360_000,
+  timeout: 480_000,
 }, async () => {
   await withNetns('kcairn', (ns) =>
     withTempDir('kcairn', async (tmp) => {

@@ -14,7 +14,7 @@ import { BATTERY_EXPECTED, formatRpcFigures, runKernelBattery, transcriptDiff } 
 import { withTempDir } from '../support/tmp.js';
 
 test('the kernel NFSv3 client passes the POSIX battery against nfs-ganesha', {
-  timeout: 360_000,
+  timeout: 480_000,
 }, async () => {
   await withNetns('kganesha', (ns) =>
     withTempDir('kganesha', async (tmp) => {

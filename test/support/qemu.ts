@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Netns } from './netns.js';
+import { hasCommand } from './process.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
 
 /** The repository root (this file runs as dist/test/support/qemu.js). */
@@ -311,6 +312,9 @@ function readIfExists(file: string): string {
  * (modules, network) failed; the guest's QEMU is always gone when this returns.
  */
 export async function runGuest(ns: Netns, options: GuestOptions): Promise<GuestResult> {
+  if (!hasCommand('qemu-system-x86_64')) {
+    throw new Error('qemu-system-x86_64 is not installed (Debian package qemu-system-x86)');
+  }
   const base = guestBaseImage();
   const timeoutMs = options.timeoutMs ?? 180_000;
   const dir = makeTempDir('guest');
@@ -438,6 +442,7 @@ export interface KernelBatteryOptions {
   nfsPort?: number;
   /** Default: the kernel asks rpcbind on the server (port 111). */
   mountPort?: number;
+  /** The whole guest run; default 420 s (a loaded 2-core machine has needed 230 s). */
   timeoutMs?: number;
   kernelArgs?: string;
 }
@@ -462,9 +467,10 @@ export interface KernelBatteryResult extends GuestResult {
 function parseRpcFigures(consoleText: string): Record<string, RpcFigures> {
   const rpc: Record<string, RpcFigures> = {};
   for (const m of consoleText.matchAll(/^battery-rpc (\w+) (\d+) (\d+) \d+$/gm)) {
-    const f = (rpc[m[1]] ??= { calls: 0, rttMs: 0 });
+    const f = rpc[m[1]] ?? { calls: 0, rttMs: 0 };
     f.calls += Number(m[2]);
     f.rttMs += Number(m[3]);
+    rpc[m[1]] = f;
   }
   return rpc;
 }
@@ -502,7 +508,7 @@ export async function runKernelBattery(
   const r = await runGuest(ns, {
     script,
     files: { 'battery.sh': readFileSync(join(GUEST_DIR, 'battery.sh')) },
-    timeoutMs: options.timeoutMs ?? 300_000,
+    timeoutMs: options.timeoutMs ?? 420_000,
     kernelArgs: options.kernelArgs,
   });
   const lines = r.transcript.split('\n').filter((l) => l.trim() !== '');
