@@ -19,6 +19,14 @@ import {
   StoreFullError,
   StoreInvalidError,
 } from './errors.js';
+import {
+  decodeFrame,
+  decodeJournal,
+  encodeEntry,
+  type JournalEntry,
+  JournalFile,
+  type RecordOp,
+} from './journal.js';
 import { decodeKey, encodeKey, prefixEnd } from './keys.js';
 import type {
   FileId,
@@ -47,6 +55,10 @@ export const DEFAULT_BLOCK_CACHE_BYTES = 32 << 20;
 
 /** Free space kept for metadata commits: block writes fail with StoreFullError below it. */
 export const DEFAULT_HEADROOM_BYTES = 1 << 20;
+/** Journal size past which UNSTABLE writes wait until it is applied and emptied. */
+export const DEFAULT_JOURNAL_BYTES = 64 << 20;
+/** Journal bytes not yet applied to LMDB (the in-memory overlay) past which UNSTABLE writes wait. */
+export const DEFAULT_OVERLAY_BYTES = 8 << 20;
 
 const FORMAT_VERSION = 1;
 
@@ -64,6 +76,10 @@ export interface StoreOptions {
   headroomBytes?: number;
   /** The block file I/O layer (the seam for the power-loss crash mode). */
   io?: BlockIO;
+  /** Journal size at which UNSTABLE writes wait for it to be applied and emptied. */
+  journalBytes?: number;
+  /** Unapplied journal bytes (held in memory as the overlay) at which UNSTABLE writes wait for the apply. */
+  overlayBytes?: number;
   /**
    * Open LMDB at its last flushed transaction even when the machine did not reboot (lmdb-js's
    * safeRestore): what a power loss leaves, for the crash mode of later issues.
@@ -165,6 +181,33 @@ class BlockCache {
   }
 }
 
+/** A record changed by a journaled write and not yet in LMDB (`deleted`: removed). */
+interface OvRecord {
+  seq: number;
+  key: Buffer;
+  version: number;
+  value: unknown;
+  deleted: boolean;
+}
+
+interface OvEntry<T> {
+  seq: number;
+  key: Buffer;
+  value: T | null;
+}
+
+/** A journal entry not yet committed in LMDB. */
+interface Pending {
+  entry: JournalEntry<ChunkRec, DirtyRec>;
+  bytes: number;
+}
+
+/** The journaled write's update callback needs what only a transaction offers (truncate): take the LMDB path. */
+class NeedsTransaction extends Error {}
+
+/** Map key of an encoded key: latin1 maps bytes to characters one to one. */
+const mk = (key: Buffer): string => key.toString('latin1');
+
 interface ChunkPlan {
   chunk: number;
   key: Buffer;
@@ -213,6 +256,36 @@ export class LmdbStore implements Store {
   private readonly headroom: number;
   private space: { at: number; avail: number } | undefined;
   private reaping: Promise<void> | undefined;
+  private readonly journal: JournalFile;
+  private readonly journalLimit: number;
+  private readonly overlayLimit: number;
+  /** Sequence number of the next journal entry. */
+  private nextSeq = 1;
+  /** Journal entries appended and not yet committed in LMDB, in sequence order. */
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
+  /** The overlay: the latest state, from `pending`, of every key it touched, in front of LMDB. */
+  private readonly ovRecords = new Map<string, OvRecord>();
+  private readonly ovChunks = new Map<string, OvEntry<ChunkRec>>();
+  private readonly ovDirty = new Map<string, OvEntry<DirtyRec> & { file: FileId }>();
+  /**
+   * Transactions that may change what a journaled write reads (records, chunks) and have run
+   * in LMDB but are not committed yet: while there are any, the overlay plus LMDB's committed
+   * state is not the latest state, and UNSTABLE writes take the LMDB path instead.
+   */
+  private unsafeOpen = 0;
+  private applying: Promise<void> | undefined;
+  private applyScheduled = false;
+  private applyError: unknown;
+  /** Background applies that failed, so a waiting writer can tell that the one it waited for did. */
+  private applyFailures = 0;
+  /**
+   * Inside one of this store's transaction callbacks, where LMDB already holds the overlay (and
+   * the transaction's own changes over it): reads go to LMDB alone.
+   */
+  private inTxn = false;
+  /** Woken whenever the overlay shrinks, the journal is emptied, or an apply fails. */
+  private roomWaiters: (() => void)[] = [];
 
   constructor(private readonly options: StoreOptions) {
     this.dir = options.dir;
@@ -221,8 +294,11 @@ export class LmdbStore implements Store {
     this.log = options.logger ?? componentLogger('store');
     this.cache = new BlockCache(options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES);
     this.headroom = options.headroomBytes ?? DEFAULT_HEADROOM_BYTES;
+    this.journalLimit = options.journalBytes ?? DEFAULT_JOURNAL_BYTES;
+    this.overlayLimit = options.overlayBytes ?? DEFAULT_OVERLAY_BYTES;
     mkdirSync(join(options.dir, 'meta'), { recursive: true });
     mkdirSync(this.blocksDir, { recursive: true });
+    this.journal = new JournalFile(join(options.dir, 'meta', 'journal'));
     this.env = openLmdb({
       path: join(options.dir, 'meta', 'data.mdb'),
       mapSize: options.mapSize ?? DEFAULT_MAP_SIZE,
@@ -275,6 +351,7 @@ export class LmdbStore implements Store {
       this.meta.putSync('clean', false);
     });
     await this.env.flushed;
+    await this.replayJournal();
     await this.recoverDirty();
     if (!wasClean) await this.sweepOrphans();
     const pending: string[] = [];
@@ -285,6 +362,7 @@ export class LmdbStore implements Store {
   /** Closes LMDB after a failed init. */
   async abandon(): Promise<void> {
     this.closed = true;
+    this.journal.close();
     try {
       await this.env.close();
     } catch {}
@@ -302,13 +380,45 @@ export class LmdbStore implements Store {
     return this.rangeOf<T>(prefix, options);
   }
 
+  /** A record as LMDB's committed state plus the overlay have it (outside transactions). */
   private getEntry<T>(key: Key): Versioned<T> | undefined {
-    const e = this.records.getEntry(encodeKey(key));
+    const k = encodeKey(key);
+    if (this.ovRecords.size > 0 && !this.inTxn) {
+      const o = this.ovRecords.get(mk(k));
+      if (o) return o.deleted ? undefined : { key: [...key], version: o.version, value: o.value as T };
+    }
+    return this.lmdbEntry<T>(key, k);
+  }
+
+  private lmdbEntry<T>(key: Key, k: Buffer): Versioned<T> | undefined {
+    const e = this.records.getEntry(k);
     if (!e) return undefined;
     return { key: [...key], version: e.version ?? 0, value: e.value as T };
   }
 
-  private *rangeOf<T>(prefix: Key, options: RangeOptions = {}): Generator<Versioned<T>> {
+  /** Overlay records in [lo, hi), `local` ones over the store's, in the range's order. */
+  private overlayIn(lo: Buffer, hi: Buffer, reverse: boolean, local?: Map<string, OvRecord>): OvRecord[] {
+    const found = new Map<string, OvRecord>();
+    for (const src of local ? [this.ovRecords, local] : [this.ovRecords]) {
+      for (const [s, o] of src) {
+        if (Buffer.compare(o.key, lo) >= 0 && Buffer.compare(o.key, hi) < 0) found.set(s, o);
+      }
+    }
+    const out = [...found.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+    return reverse ? out.reverse() : out;
+  }
+
+  /**
+   * Records with the prefix, in key order. `overlay`: merge the overlay (and `local`, a
+   * journaled write's own changes) over LMDB's committed state; inside a transaction LMDB
+   * already holds the overlay.
+   */
+  private *rangeOf<T>(
+    prefix: Key,
+    options: RangeOptions = {},
+    overlay = true,
+    local?: Map<string, OvRecord>,
+  ): Generator<Versioned<T>> {
     const p = encodeKey(prefix);
     const pEnd = prefixEnd(p);
     let lo = p;
@@ -324,18 +434,44 @@ export class LmdbStore implements Store {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     if (limit <= 0 || Buffer.compare(lo, hi) >= 0) return;
     let n = 0;
+    const reverse = options.reverse ?? false;
+    const extra =
+      overlay && !this.inTxn && (this.ovRecords.size > 0 || (local && local.size > 0))
+        ? this.overlayIn(lo, hi, reverse, local)
+        : [];
+    let i = 0;
+    // Whether overlay key `a` comes before LMDB key `b` in this range's direction.
+    const before = (a: Buffer, b: Buffer) => (reverse ? Buffer.compare(a, b) > 0 : Buffer.compare(a, b) < 0);
     // Reverse: walk down from `hi` and stop below `lo`, so both ends keep the same meaning
     // (start inclusive, end exclusive) whatever lmdb-js does with its own bounds in reverse.
-    const it = options.reverse
+    const it = reverse
       ? this.records.getRange({ start: hi, reverse: true, versions: true })
       : this.records.getRange({ start: lo, end: hi, versions: true });
     for (const { key, value, version } of it) {
       const k = key as Buffer;
-      if (options.reverse) {
+      if (reverse) {
         if (Buffer.compare(k, hi) >= 0) continue;
-        if (Buffer.compare(k, lo) < 0) return;
+        if (Buffer.compare(k, lo) < 0) break;
       }
-      yield { key: decodeKey(k), version: version ?? 0, value: value as T };
+      for (; i < extra.length && before(extra[i].key, k); i++) {
+        const o = extra[i];
+        if (o.deleted) continue;
+        yield { key: decodeKey(o.key), version: o.version, value: o.value as T };
+        if (++n >= limit) return;
+      }
+      if (i < extra.length && extra[i].key.equals(k)) {
+        const o = extra[i++];
+        if (o.deleted) continue;
+        yield { key: decodeKey(o.key), version: o.version, value: o.value as T };
+      } else {
+        yield { key: decodeKey(k), version: version ?? 0, value: value as T };
+      }
+      if (++n >= limit) return;
+    }
+    for (; i < extra.length; i++) {
+      const o = extra[i];
+      if (o.deleted) continue;
+      yield { key: decodeKey(o.key), version: o.version, value: o.value as T };
       if (++n >= limit) return;
     }
   }
@@ -362,19 +498,34 @@ export class LmdbStore implements Store {
 
   async sync(): Promise<void> {
     this.checkOpen();
-    await this.env.flushed;
+    // Journaled records are durable once a flushed transaction has applied them.
+    if (this.pending.length > 0) await this.track(() => this.txn(noop, true, true));
+    else await this.env.flushed;
   }
 
   // ---- the parts of WriteTx that touch internal tables
 
   /** @internal */
   txGet<T>(key: Key): Versioned<T> | undefined {
-    return this.getEntry<T>(key);
+    return this.lmdbEntry<T>(key, encodeKey(key));
   }
 
   /** @internal */
   txRange<T>(prefix: Key, options?: RangeOptions): Iterable<Versioned<T>> {
-    return this.rangeOf<T>(prefix, options);
+    return this.rangeOf<T>(prefix, options, false);
+  }
+
+  /** @internal A journaled write's view: its own changes, then the overlay, then LMDB. */
+  jGet<T>(key: Key, local: Map<string, OvRecord>): Versioned<T> | undefined {
+    const k = encodeKey(key);
+    const o = local.get(mk(k));
+    if (o) return o.deleted ? undefined : { key: [...key], version: o.version, value: o.value as T };
+    return this.getEntry<T>(key);
+  }
+
+  /** @internal */
+  jRange<T>(prefix: Key, options: RangeOptions | undefined, local: Map<string, OvRecord>): Versioned<T>[] {
+    return [...this.rangeOf<T>(prefix, options, true, local)];
   }
 
   /** @internal */
@@ -459,11 +610,14 @@ export class LmdbStore implements Store {
 
   private async doWriteFile(w: FileWrite): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      if (!w.stable) await this.journalRoom();
       const plans = await this.planChunks(w);
       const written = plans.filter((p) => p.rec.b !== undefined).map((p) => p.rec.b as string);
       const freed: string[] = [];
       try {
-        await this.txn(() => this.linkChunks(w, plans, freed), w.stable);
+        if (w.stable || !this.linkJournaled(w, plans)) {
+          await this.txn(() => this.linkChunks(w, plans, freed), w.stable);
+        }
       } catch (e) {
         await this.discard(written);
         if (e instanceof ChunkChanged && attempt < 8) {
@@ -485,7 +639,7 @@ export class LmdbStore implements Store {
     if (w.data.length === 0) return plans;
     for (let ci = Math.floor(w.offset / C); ci * C < end; ci++) {
       const key = chunkKey(w.file, ci);
-      plans.push({ chunk: ci, key, old: this.chunks.get(key), rec: { s: 0 } });
+      plans.push({ chunk: ci, key, old: this.viewChunk(key), rec: { s: 0 } });
     }
     const newBlocks: string[] = [];
     try {
@@ -565,6 +719,269 @@ export class LmdbStore implements Store {
     }
   }
 
+  /**
+   * The UNSTABLE write's fast path: its chunk records, dirty entries and the update callback's
+   * record changes go to the journal (one `pwrite`, no fsync) and the overlay, and LMDB gets
+   * them in the background. Returns false when the write must take the LMDB path: a
+   * transaction that may change what this write reads is running, the journal or the overlay
+   * is full, or the update callback needs a real transaction.
+   */
+  private linkJournaled(w: FileWrite, plans: ChunkPlan[]): boolean {
+    if (this.unsafeOpen > 0 || !this.journalHasRoom()) return false;
+    const c: [Buffer, ChunkRec | null][] = [];
+    const d: [Buffer, DirtyRec | null][] = [];
+    const f: string[] = [];
+    for (const p of plans) {
+      const cur = this.viewChunk(p.key);
+      if (!sameRec(cur, p.old)) throw new ChunkChanged();
+      const dirty = this.viewDirty(p.key);
+      c.push([p.key, p.rec]);
+      if (p.rec.i) {
+        // Inline content is as durable as the entry that carries it: no older copy is needed.
+        if (cur?.b) f.push(cur.b);
+        if (dirty) {
+          if (dirty.keep?.b && dirty.keep.b !== cur?.b) f.push(dirty.keep.b);
+          d.push([p.key, null]);
+        }
+      } else if (dirty) {
+        if (cur?.b && cur.b !== dirty.keep?.b) f.push(cur.b);
+      } else {
+        d.push([p.key, { keep: cur ?? null }]);
+      }
+    }
+    const tx = new JournalTx(this);
+    try {
+      w.update?.(tx);
+    } catch (e) {
+      if (e instanceof NeedsTransaction) return false;
+      throw e;
+    } finally {
+      tx.active = false;
+    }
+    const seq = this.nextSeq;
+    const frame = encodeEntry(seq, { r: tx.ops, c, d, f });
+    try {
+      this.journal.append(frame);
+    } catch (e) {
+      if (isNoSpace(e))
+        throw new StoreFullError(`journaling a write to file ${w.file}: no space`, { cause: e });
+      throw new StoreError('STORE_IO', `journaling a write to file ${w.file} failed`, { cause: e });
+    }
+    this.nextSeq++;
+    // The overlay holds the journal's own copy of the values, as a replay would read them.
+    this.addPending(decodeFrame<ChunkRec, DirtyRec>(frame), frame.length);
+    this.scheduleApply();
+    return true;
+  }
+
+  private journalHasRoom(): boolean {
+    return this.journal.size < this.journalLimit && this.pendingBytes < this.overlayLimit;
+  }
+
+  /** Backpressure: waits while the journal or the overlay is full; fails if applying them fails. */
+  private async journalRoom(): Promise<void> {
+    while (!this.journalHasRoom()) {
+      const failures = this.applyFailures;
+      const woken = new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      this.scheduleApply(true);
+      await woken;
+      if (!this.journalHasRoom() && this.applyFailures > failures) {
+        const e = this.applyError;
+        throw e instanceof StoreError
+          ? e
+          : new StoreError('STORE_IO', 'applying the journal failed', { cause: e });
+      }
+    }
+  }
+
+  private wakeRoomWaiters(): void {
+    const w = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const f of w) f();
+  }
+
+  private addPending(entry: JournalEntry<ChunkRec, DirtyRec>, bytes: number): void {
+    const seq = entry.seq;
+    this.pending.push({ entry, bytes });
+    this.pendingBytes += bytes;
+    for (const op of entry.r) {
+      const key = op[0];
+      this.ovRecords.set(mk(key), {
+        seq,
+        key,
+        version: op.length === 3 ? op[1] : 0,
+        value: op.length === 3 ? op[2] : undefined,
+        deleted: op.length !== 3,
+      });
+    }
+    for (const [key, value] of entry.c) this.ovChunks.set(mk(key), { seq, key, value });
+    for (const [key, value] of entry.d) {
+      this.ovDirty.set(mk(key), { seq, key, value, file: decodeKey(key)[0] as number });
+    }
+  }
+
+  /** Inside a transaction: applies every pending entry LMDB does not have yet; returns the last sequence number applied. */
+  private applyPending(): number {
+    if (this.pending.length === 0) return 0;
+    const had = (this.meta.get('jseq') as number | undefined) ?? 0;
+    let last = had;
+    for (const { entry } of this.pending) {
+      if (entry.seq <= had) continue;
+      this.applyEntry(entry);
+      last = entry.seq;
+    }
+    if (last > had) this.meta.putSync('jseq', last);
+    return last;
+  }
+
+  private applyEntry(e: JournalEntry<ChunkRec, DirtyRec>): void {
+    for (const op of e.r) {
+      if (op.length === 3) this.records.putSync(op[0], op[2], op[1]);
+      else this.records.removeSync(op[0]);
+    }
+    for (const [k, v] of e.c) {
+      if (v) this.chunks.putSync(k, v);
+      else this.chunks.removeSync(k);
+    }
+    for (const [k, v] of e.d) {
+      if (v) this.dirty.putSync(k, v);
+      else this.dirty.removeSync(k);
+    }
+    this.freeInTxn(e.f);
+  }
+
+  /** After a transaction that applied entries up to `seq` committed: they leave the overlay. */
+  private dropApplied(seq: number): void {
+    let n = 0;
+    while (n < this.pending.length && this.pending[n].entry.seq <= seq) n++;
+    if (n === 0) return;
+    const done = this.pending.splice(0, n);
+    const freed: string[] = [];
+    for (const { entry, bytes } of done) {
+      this.pendingBytes -= bytes;
+      for (const op of entry.r) {
+        const s = mk(op[0]);
+        if ((this.ovRecords.get(s)?.seq ?? Number.POSITIVE_INFINITY) <= seq) this.ovRecords.delete(s);
+      }
+      for (const [k] of entry.c) {
+        const s = mk(k);
+        if ((this.ovChunks.get(s)?.seq ?? Number.POSITIVE_INFINITY) <= seq) this.ovChunks.delete(s);
+      }
+      for (const [k] of entry.d) {
+        const s = mk(k);
+        if ((this.ovDirty.get(s)?.seq ?? Number.POSITIVE_INFINITY) <= seq) this.ovDirty.delete(s);
+      }
+      freed.push(...entry.f);
+    }
+    // The blocks these entries freed are in LMDB's free table now; the reaper deletes them once flushed.
+    this.reap(freed);
+    this.wakeRoomWaiters();
+  }
+
+  /**
+   * Starts the background apply: one transaction at a time, each taking every entry pending
+   * when it runs (lmdb-js batches whatever else is queued with it). Deferred to the next turn
+   * so that the reply to the write that scheduled it leaves first. `now`: a writer is waiting.
+   */
+  private scheduleApply(now = false): void {
+    if (this.applying || this.applyScheduled) return;
+    if (this.pending.length === 0 && !(now && this.journal.size >= this.journalLimit)) return;
+    this.applyScheduled = true;
+    setImmediate(() => {
+      this.applyScheduled = false;
+      if (this.closed || this.applying) return;
+      this.applying = this.applyLoop().finally(() => {
+        this.applying = undefined;
+        this.wakeRoomWaiters();
+      });
+    });
+  }
+
+  private async applyLoop(): Promise<void> {
+    try {
+      while (this.pending.length > 0 && !this.closed) {
+        await this.txn(noop, false, true);
+        this.applyError = undefined;
+      }
+      if (this.journal.size >= this.journalLimit / 2 && !this.closed) {
+        // Empty the journal only when all it holds is flushed in LMDB: then a replay needs none of it.
+        await this.env.flushed;
+        if (this.pending.length === 0 && !this.closed) this.journal.reset();
+      }
+    } catch (e) {
+      this.applyError = e;
+      this.applyFailures++;
+      this.log.warn(
+        { err: e, pending: this.pending.length },
+        'applying the journal to LMDB failed; its entries stay in the journal and the overlay',
+      );
+    }
+  }
+
+  /** At open: applies the journal's valid entries that LMDB does not have, durably, then empties it. */
+  private async replayJournal(): Promise<void> {
+    const buf = this.journal.readAll();
+    const { entries, validBytes } = decodeJournal<ChunkRec, DirtyRec>(buf);
+    const had = (this.meta.get('jseq') as number | undefined) ?? 0;
+    let todo = entries.filter((e) => e.seq > had);
+    if (todo.length > 0 && todo[0].seq !== had + 1) {
+      // Entries after a gap would apply on top of changes that are missing: none of them can be.
+      this.log.warn(
+        { applied: had, first: todo[0].seq },
+        'journal does not follow what LMDB applied; ignored',
+      );
+      todo = [];
+    }
+    if (validBytes < buf.length) {
+      this.log.warn(
+        { discardedBytes: buf.length - validBytes, entries: entries.length },
+        'journal tail damaged (a power loss during writes); discarded from the first bad entry',
+      );
+    }
+    if (todo.length > 0) {
+      await this.txn(() => {
+        for (const e of todo) this.applyEntry(e);
+        this.meta.putSync('jseq', todo[todo.length - 1].seq);
+      }, true);
+      this.log.info({ entries: todo.length }, 'replayed the journal of unstable writes');
+    }
+    this.nextSeq = Math.max(had, todo.length > 0 ? todo[todo.length - 1].seq : 0) + 1;
+    if (buf.length > 0) this.journal.reset();
+  }
+
+  /** A chunk record as LMDB's committed state plus the overlay have it (outside transactions). */
+  private viewChunk(key: Buffer): ChunkRec | undefined {
+    if (this.ovChunks.size > 0 && !this.inTxn) {
+      const o = this.ovChunks.get(mk(key));
+      if (o) return o.value ?? undefined;
+    }
+    return this.chunks.get(key);
+  }
+
+  private viewDirty(key: Buffer): DirtyRec | undefined {
+    if (this.ovDirty.size > 0 && !this.inTxn) {
+      const o = this.ovDirty.get(mk(key));
+      if (o) return o.value ?? undefined;
+    }
+    return this.dirty.get(key);
+  }
+
+  /** Keys of a file's dirty chunks, committed and journaled. */
+  private dirtyKeysOf(file: FileId): Buffer[] {
+    const prefix = encodeKey([file]);
+    const keys = new Map<string, Buffer>();
+    for (const { key } of this.dirty.getRange({ start: prefix, end: prefixEnd(prefix) })) {
+      const k = Buffer.from(key as Buffer);
+      keys.set(mk(k), k);
+    }
+    for (const [s, o] of this.ovDirty) {
+      if (o.file !== file) continue;
+      if (o.value) keys.set(s, o.key);
+      else keys.delete(s);
+    }
+    return [...keys.values()];
+  }
+
   async readFile(file: FileId, offset: number, length: number, size: number): Promise<Uint8Array> {
     this.checkOpen();
     checkFileId(file);
@@ -579,7 +996,7 @@ export class LmdbStore implements Store {
       if (first === last) {
         // Within one chunk: the verified (immutable) block itself when it covers the whole range,
         // with no new buffer and no copy.
-        const rec = this.chunks.get(chunkKey(file, first));
+        const rec = this.viewChunk(chunkKey(file, first));
         if (!rec) return Buffer.alloc(end - offset);
         const base = first * C;
         const content = await this.chunkContent(file, first, rec);
@@ -592,8 +1009,7 @@ export class LmdbStore implements Store {
       const out = Buffer.alloc(end - offset);
       const jobs: Promise<void>[] = [];
       for (let ci = first; ci <= last; ci++) {
-        const key = chunkKey(file, ci);
-        const rec = this.chunks.get(key);
+        const rec = this.viewChunk(chunkKey(file, ci));
         if (!rec) continue;
         const base = ci * C;
         jobs.push(
@@ -623,7 +1039,7 @@ export class LmdbStore implements Store {
     if (this.lastReadEnd.size > 256) this.lastReadEnd.delete(this.lastReadEnd.keys().next().value as FileId);
     if (!sequential) return;
     const next = Math.floor((end - 1) / this.chunkSize) + 1;
-    const rec = this.chunks.get(chunkKey(file, next));
+    const rec = this.viewChunk(chunkKey(file, next));
     if (!rec?.b || this.cache.has(rec.b) || this.loading.has(rec.b)) return;
     this.readBlock(file, next, rec).catch(noop);
   }
@@ -635,16 +1051,12 @@ export class LmdbStore implements Store {
   }
 
   private async doCommitFile(file: FileId): Promise<void> {
-    const prefix = encodeKey([file]);
     const synced = new Map<string, string | undefined>(); // dirty key (hex) -> block made durable
     const dirs = new Set<string>();
-    const keys: Buffer[] = [];
-    for (const { key } of this.dirty.getRange({ start: prefix, end: prefixEnd(prefix) })) {
-      keys.push(Buffer.from(key as Buffer));
-    }
+    const keys = this.dirtyKeysOf(file);
     await Promise.all(
       keys.map(async (k) => {
-        const rec = this.chunks.get(k);
+        const rec = this.viewChunk(k);
         if (rec?.b) {
           await this.io.syncFile(this.blockPath(rec.b));
           dirs.add(this.blockDir(rec.b));
@@ -654,24 +1066,39 @@ export class LmdbStore implements Store {
     );
     await Promise.all([...dirs].map((d) => this.io.syncDir(d)));
     const freed: string[] = [];
-    if (keys.length > 0) {
-      await this.txn(() => {
-        for (const k of keys) {
-          const rec = this.chunks.get(k);
-          const d = this.dirty.get(k);
-          if (!d) continue;
-          // A chunk rewritten since (by a truncate) stays dirty: its block was not the one synced.
-          if (rec?.b !== synced.get(k.toString('hex'))) continue;
-          if (d.keep?.b && d.keep.b !== rec?.b) freed.push(d.keep.b);
-          this.dirty.removeSync(k);
-        }
-        this.freeInTxn(freed);
-      }, true);
+    // The transaction also applies the journal (all of it, this file's entries included), so
+    // the file's size and times are durable with its blocks.
+    if (keys.length > 0 || this.pending.length > 0) {
+      await this.txn(
+        () => {
+          for (const k of keys) {
+            const rec = this.chunks.get(k);
+            const d = this.dirty.get(k);
+            if (!d) continue;
+            // A chunk rewritten since (by a truncate) stays dirty: its block was not the one synced.
+            if (rec?.b !== synced.get(k.toString('hex'))) continue;
+            if (d.keep?.b && d.keep.b !== rec?.b) freed.push(d.keep.b);
+            this.dirty.removeSync(k);
+          }
+          this.freeInTxn(freed);
+        },
+        true,
+        true,
+      );
     } else {
       // Nothing dirty, but the file's earlier unstable transactions may not be flushed yet.
       await this.env.flushed;
     }
     this.reap(freed);
+  }
+
+  /** The journal of UNSTABLE writes: entries not yet committed in LMDB, their bytes, and the file's size. */
+  journalStats(): { pendingEntries: number; pendingBytes: number; journalBytes: number } {
+    return {
+      pendingEntries: this.pending.length,
+      pendingBytes: this.pendingBytes,
+      journalBytes: this.journal.size,
+    };
   }
 
   async stats(): Promise<StoreStats> {
@@ -690,11 +1117,17 @@ export class LmdbStore implements Store {
     this.closing ??= (async () => {
       this.closed = true;
       await Promise.allSettled([...this.inflight]);
+      await this.applying;
       await this.reaping;
       try {
+        // What is left of the journal goes to LMDB first (and the blocks it frees to the reaper).
+        if (this.pending.length > 0) await this.txn(noop, false, true);
+        await this.reaping;
         await this.txn(() => this.meta.putSync('clean', true));
         await this.env.flushed;
+        if (this.pending.length === 0) this.journal.reset();
       } finally {
+        this.journal.close();
         await this.env.close();
       }
     })();
@@ -735,16 +1168,35 @@ export class LmdbStore implements Store {
    * One serialised, atomic LMDB transaction (a child transaction in lmdb-js's batch, so a throw
    * aborts just it). `durable`: resolves only once the batch it joined is flushed.
    */
-  private async txn<T>(fn: () => T, durable = false): Promise<T> {
+  private async txn<T>(fn: () => T, durable = false, safe = false): Promise<T> {
+    let ran = false;
+    let applied = 0;
     try {
-      const committed = this.records.childTransaction(fn);
+      const committed = this.records.childTransaction(() => {
+        if (!ran && !safe) this.unsafeOpen++;
+        ran = true;
+        this.inTxn = true;
+        try {
+          // Every transaction starts from the latest state: LMDB plus every journaled write.
+          applied = this.applyPending();
+          return fn();
+        } finally {
+          this.inTxn = false;
+        }
+      });
       // lmdb-js's `flushed` names the batch being filled when its then() is called: right after
       // enqueueing, that is this transaction's batch. Read after the commit resolves, it often
       // names the next batch (other callers have queued into it meanwhile), which costs a durable
       // caller a whole extra commit and flush when many are in flight.
       const flushed = durable ? this.env.flushed.then(noop) : undefined;
       flushed?.catch(noop);
-      const result = await committed;
+      let result: T;
+      try {
+        result = await committed;
+      } finally {
+        if (ran && !safe) this.unsafeOpen--;
+      }
+      if (applied > 0) this.dropApplied(applied);
       if (flushed) await flushed;
       return result;
     } catch (e) {
@@ -907,7 +1359,7 @@ export class LmdbStore implements Store {
         if (!(e instanceof BlockMissing)) throw e;
         // Freed after this read looked the record up: the record now names another block.
         this.env.resetReadTxn();
-        const now = this.chunks.get(chunkKey(file, chunk));
+        const now = this.viewChunk(chunkKey(file, chunk));
         if (attempt >= 3 || sameRec(now, r)) {
           throw new StoreCorruptError(`file ${file} chunk ${chunk}: block ${r.b} is missing`, file, chunk);
         }
@@ -988,9 +1440,13 @@ export class LmdbStore implements Store {
               );
             }
           }
-          await this.txn(() => {
-            for (const id of batch) this.free.removeSync(id);
-          });
+          await this.txn(
+            () => {
+              for (const id of batch) this.free.removeSync(id);
+            },
+            false,
+            true,
+          );
         }
       } catch (e) {
         this.log.warn({ err: e }, 'freeing blocks stopped; the free list is retried at the next open');
@@ -1117,6 +1573,68 @@ class Tx implements WriteTx {
     const before = this.freed.length;
     this.store.txTruncate(file, size, this.freed);
     this.store.txFreeSince(this.freed, before);
+  }
+
+  dropContent(file: FileId): void {
+    this.truncate(file, 0);
+  }
+}
+
+/**
+ * The write transaction an UNSTABLE write's update callback sees on the journaled path: reads
+ * see its own changes, then the overlay, then LMDB; changes become record operations of the
+ * journal entry. Versions continue from what the reads see, exactly as in LMDB.
+ */
+class JournalTx implements WriteTx {
+  active = true;
+  readonly ops: RecordOp[] = [];
+  private readonly local = new Map<string, OvRecord>();
+  constructor(private readonly store: LmdbStore) {}
+
+  private check(): void {
+    if (!this.active) throw new StoreInvalidError('write transaction used after it ended');
+  }
+
+  get<T>(key: Key): Versioned<T> | undefined {
+    this.check();
+    return this.store.jGet<T>(key, this.local);
+  }
+
+  range<T>(prefix: Key, options?: RangeOptions): Iterable<Versioned<T>> {
+    this.check();
+    return this.store.jRange<T>(prefix, options, this.local);
+  }
+
+  put<T>(key: Key, value: T, options?: { ifVersion?: number }): number {
+    this.check();
+    const k = encodeKey(key);
+    const cur = this.store.jGet(key, this.local);
+    const version = cur ? cur.version : 0;
+    if (options?.ifVersion !== undefined && options.ifVersion !== version) {
+      throw new StoreConflictError(
+        `version of ${JSON.stringify(key)} is ${version}, expected ${options.ifVersion}`,
+        options.ifVersion,
+        version,
+      );
+    }
+    if (value === undefined) throw new StoreInvalidError('undefined cannot be stored; delete the key');
+    this.ops.push([k, version + 1, value]);
+    this.local.set(mk(k), { seq: 0, key: k, version: version + 1, value, deleted: false });
+    return version + 1;
+  }
+
+  delete(key: Key): boolean {
+    this.check();
+    const k = encodeKey(key);
+    const existed = this.store.jGet(key, this.local) !== undefined;
+    this.ops.push([k]);
+    this.local.set(mk(k), { seq: 0, key: k, version: 0, value: undefined, deleted: true });
+    return existed;
+  }
+
+  truncate(_file: FileId, _size: number): void {
+    this.check();
+    throw new NeedsTransaction();
   }
 
   dropContent(file: FileId): void {

@@ -3,6 +3,11 @@
  * (kill -9). Not a test file itself. Usage: node child.js MODE DIR
  *   durable-loop: durable writes of files of varied sizes forever, printing `ack N` after each
  *   strace: one durable write of a new file, one unstable write, one commit, each announced
+ *   unstable-loop: unstable writes of files of varied sizes forever, printing `ack N` after each
+ *   unstable-hold COUNT: COUNT unstable writes (file N gets loopSize(N) bytes and an inode
+ *     record), then an unstable overwrite of the start of file 1 with pattern(1000, 5000); prints
+ *     `held` and blocks its event loop, so the last entries are in the journal only and stay
+ *     there until the parent kills it
  */
 import { openStore } from '../../src/store/index.js';
 import { loopSize, pattern } from './helpers.js';
@@ -28,6 +33,42 @@ async function main(): Promise<void> {
       });
       await say(`ack ${n}`);
     }
+  } else if (mode === 'unstable-loop') {
+    await say('ready');
+    for (let n = 1; ; n++) {
+      const size = loopSize(n);
+      await store.writeFile({
+        file: n,
+        offset: 0,
+        data: pattern(n, size),
+        stable: false,
+        update: (tx) => tx.put(['inode', n], { size }),
+      });
+      await say(`ack ${n}`);
+    }
+  } else if (mode === 'unstable-hold') {
+    const count = Number(process.argv[4]);
+    for (let n = 1; n <= count; n++) {
+      const size = loopSize(n);
+      await store.writeFile({
+        file: n,
+        offset: 0,
+        data: pattern(n, size),
+        stable: false,
+        update: (tx) => tx.put(['inode', n], { size }),
+      });
+    }
+    await store.writeFile({
+      file: 1,
+      offset: 0,
+      data: pattern(1000, 5000),
+      stable: false,
+      update: (tx) => tx.put(['inode', 1], { size: Math.max(loopSize(1), 5000), over: true }),
+    });
+    await say('held');
+    // The background apply runs on a later turn of the event loop: block it, so that the
+    // journal is the only place the last writes are (until the parent's kill -9).
+    for (;;) {}
   } else if (mode === 'strace') {
     // Warm up (the first transactions and the block directories), so the traced writes stand alone.
     await store.writeFile({ file: 100, offset: 0, data: pattern(100, 200_000), stable: true });
@@ -40,7 +81,13 @@ async function main(): Promise<void> {
       update: (tx) => tx.put(['inode', 1], { size: 300_000 }),
     });
     await say('acknowledged durable');
-    await store.writeFile({ file: 2, offset: 0, data: pattern(2, 300_000), stable: false });
+    await store.writeFile({
+      file: 2,
+      offset: 0,
+      data: pattern(2, 300_000),
+      stable: false,
+      update: (tx) => tx.put(['inode', 2], { size: 300_000 }),
+    });
     await say('acknowledged unstable');
     await store.commitFile(2);
     await say('acknowledged commit');

@@ -146,13 +146,35 @@ describe('store durability', () => {
       const metaWrite = calls.find((c) => isMetaSyncWrite(c) && c.start > lmdbSync.end && c.end < ack.start);
       assert.ok(metaWrite, 'LMDB writes its meta page (O_DSYNC) after the data sync and before the ack');
 
-      // 2. The UNSTABLE write: acknowledged with its block written to the OS but not synced.
+      // 2. The UNSTABLE write: acknowledged once its block is written to the OS and its entry
+      // to the journal, with no fsync of anything and no LMDB transaction in between.
       const ackUnstable = say('acknowledged unstable');
       const ublock = blockOpen(ack.end);
-      assert.ok(calls.some((c) => isWrite(c) && fdPath(c) === ublock && c.end < ackUnstable.start));
+      const ublockWrite = calls.find((c) => isWrite(c) && fdPath(c) === ublock && c.end < ackUnstable.start);
+      assert.ok(ublockWrite, 'the unstable block is written before the ack');
       assert.ok(
         !calls.some((c) => isSync(c) && fdPath(c) === ublock && c.start < ackUnstable.start),
         'no fsync of the unstable block before its ack (the test can tell the two apart)',
+      );
+      const journal = join(data, 'meta', 'journal');
+      const jWrite = calls.find(
+        (c) => isWrite(c) && fdPath(c) === journal && c.start > ack.end && c.end < ackUnstable.start,
+      );
+      assert.ok(jWrite, 'the journal entry is written before the ack');
+      assert.ok(ublockWrite.end < jWrite.start, 'after the block it names');
+      assert.ok(
+        !calls.some((c) => isSync(c) && c.start > ack.end && c.start < ackUnstable.start),
+        'nothing is fsynced between the durable ack and the unstable ack',
+      );
+      assert.ok(
+        !calls.some(
+          (c) => isWrite(c) && fdPath(c) === mdb && c.start > ack.end && c.start < ackUnstable.start,
+        ),
+        'LMDB writes nothing before the unstable ack: the journal carries the write',
+      );
+      assert.ok(
+        !calls.some((c) => isSync(c) && fdPath(c) === journal),
+        'the journal is never fsynced (LMDB makes its entries durable)',
       );
 
       // 3. COMMIT: the block is synced, then LMDB flushes, then the ack.
@@ -168,7 +190,10 @@ describe('store durability', () => {
       const cLmdb = calls.find(
         (c) => isWrite(c) && fdPath(c) === mdb && c.start > usync.end && c.end < ackCommit.start,
       );
-      assert.ok(cLmdb, 'the commit transaction is written after the block sync');
+      assert.ok(
+        cLmdb,
+        'the commit transaction (with the journaled size and times) is written after the block sync',
+      );
       const cSync = calls.find(
         (c) => isSync(c) && fdPath(c) === mdb && c.start > cLmdb.end && c.end < ackCommit.start,
       );
