@@ -135,12 +135,17 @@ async function runOne(values: Values): Promise<number> {
     process.channel?.unref();
   }
   await new Promise<void>((done) => {
+    let stopping = false;
     const stop = (why: string) => {
+      // Ctrl-C reaches a supervised node twice (from the terminal, then from its supervisor): a
+      // second signal must not end the process with the default action half-way through its stop.
+      if (stopping) return;
+      stopping = true;
       process.stdout.write(`cairn: ${why}, stopping\n`);
       node.stop().then(done, done);
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
     // A supervisor that vanished (kill -9) leaves nobody to stop this node: stop with it.
     process.once('disconnect', () => stop('supervisor gone'));
   });
@@ -243,9 +248,11 @@ async function runMany(values: Values, n: number): Promise<number> {
     clearTimeout(timer);
   };
 
+  // Handlers stay installed: a repeated signal while the nodes stop must not kill the supervisor
+  // before them (they get SIGKILL after a grace period instead).
   const signalled = new Promise<string>((resolveSignal) => {
-    process.once('SIGINT', () => resolveSignal('SIGINT'));
-    process.once('SIGTERM', () => resolveSignal('SIGTERM'));
+    process.on('SIGINT', () => resolveSignal('SIGINT'));
+    process.on('SIGTERM', () => resolveSignal('SIGTERM'));
   });
 
   try {
