@@ -14,6 +14,7 @@
  *   against the envelope's, the assertions verified, and every update nobody vouches for dropped;
  *   only then does the core see it. Each rejection is counted and logged with its reason.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -676,7 +677,7 @@ export class GossipNode {
   private onStatus(token: string, ctx: CallContext): gossip_status_reply {
     const configured = this.opts.adminToken;
     const local = isLoopbackAddress(ctx.remoteAddress);
-    if (!local && (configured === undefined || configured.length === 0 || token !== configured)) {
+    if (!local && !tokenMatches(token, configured)) {
       return { ok: 0, error: 'status is served to loopback callers, or with the admin token' };
     }
     const s = this.status();
@@ -785,6 +786,14 @@ export class GossipNode {
       return undefined;
     }
   }
+}
+
+/** Compares in constant time (for equal lengths); no configured token admits nobody. */
+function tokenMatches(given: string, configured: string | undefined): boolean {
+  if (configured === undefined || configured.length === 0) return false;
+  const a = Buffer.from(given, 'utf8');
+  const b = Buffer.from(configured, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function stateName(s: number): string {
