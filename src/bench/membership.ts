@@ -12,7 +12,7 @@ import { CAIRN_DEFAULTS, MEMBERLIST_LAN, type SwimConfig } from '../cluster/memb
 import type { MembershipEvent } from '../cluster/membership/swim.js';
 import { SwimCluster } from '../sim/membership.js';
 import { delays, type NetworkOptions } from '../sim/network.js';
-import { SeededRandom } from '../sim/random.js';
+import { SeededRandom } from '../random.js';
 import { type BenchResult, fmt, jsonLine, result, round, table } from './report.js';
 
 interface Plan {

@@ -1,4 +1,6 @@
 /** The deterministic simulator, and the protocol cores wired into it. */
+
+export { type Random, SeededRandom } from '../random.js';
 export { EventHeap, type Scheduled } from './heap.js';
 export { SwimCluster, type SwimClusterOptions, SwimDriver } from './membership.js';
 export {
@@ -9,7 +11,6 @@ export {
   NetworkModel,
   type NetworkOptions,
 } from './network.js';
-export { type Random, SeededRandom } from './random.js';
 export {
   type NetStats,
   type NodeStatus,

@@ -8,8 +8,8 @@ import type { swim_packet } from '../cluster/gen/membership.js';
 import type { SwimConfig } from '../cluster/membership/config.js';
 import { idKey, type MembershipEvent, Swim } from '../cluster/membership/swim.js';
 import { decodePacket, encodePacket } from '../cluster/membership/wire.js';
+import { SeededRandom } from '../random.js';
 import type { NetworkOptions } from './network.js';
-import { SeededRandom } from './random.js';
 import { type SimEnv, type SimProcess, Simulator } from './simulator.js';
 
 /** Drives one core from the simulator's timers: one timer, armed at the core's next deadline. */

@@ -3,7 +3,7 @@
  * distribution, occasional extra delay (reordering), duplication, and cuts (partitions), which
  * may be symmetric or one-way and apply between sets of nodes.
  */
-import type { SeededRandom } from './random.js';
+import type { SeededRandom } from '../random.js';
 
 export type Address = string;
 

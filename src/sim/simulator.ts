@@ -9,9 +9,10 @@
  * its scenario: a failing seed replays exactly. `traceHash` folds every event into one number to
  * check that.
  */
+
+import { SeededRandom } from '../random.js';
 import { EventHeap } from './heap.js';
 import { type Address, type Cut, NetworkModel, type NetworkOptions } from './network.js';
-import { SeededRandom } from './random.js';
 
 /** The environment one node's process sees. Structurally what the protocol cores ask for. */
 export interface SimEnv<M> {

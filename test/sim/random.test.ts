@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { SeededRandom } from '../../src/random.js';
 import { EventHeap } from '../../src/sim/heap.js';
-import { SeededRandom } from '../../src/sim/random.js';
 
 test('a seed gives the same stream on every run and Node version (pinned values), and seeds differ', () => {
   const a = new SeededRandom(42);

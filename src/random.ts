@@ -1,5 +1,6 @@
 /**
- * The simulator's seeded random source: sfc32 (Chris Doty-Humphrey's small fast chaotic
+ * Cairn's seeded random source, for the simulator and for every experiment that must repeat
+ * (placement, Chord): sfc32 (Chris Doty-Humphrey's small fast chaotic
  * generator, 128 bits of state), seeded through splitmix32. Integer arithmetic only, via
  * Math.imul and `>>> 0`, so a seed yields the same stream on every Node version and machine —
  * which is what lets a failing run replay from its seed.
