@@ -151,6 +151,8 @@ const FS_STATUS: Record<string, Exclude<nfsstat3, typeof NFS3_OK>> = {
   // Store errors, by their codes.
   STORE_FULL: NFS3ERR_NOSPC,
   STORE_CORRUPT: NFS3ERR_IO,
+  // A commit the store could not make (LMDB or its journal failed for a reason other than space).
+  STORE_IO: NFS3ERR_IO,
 };
 
 const TYPE: Record<Attr['type'], fattr3['type']> = {
