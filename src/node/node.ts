@@ -16,7 +16,7 @@ import { HandleKey } from '../nfs/handle.js';
 import { MountService } from '../nfs/mount.js';
 import { NfsService } from '../nfs/server.js';
 import {
-  RpcbindClient,
+  localRegistrar,
   type RpcbindRegistration,
   type RunningRpcbind,
   registerWithRpcbind,
@@ -121,7 +121,6 @@ interface NodeParts {
   exports: Exports;
   rpcbind: RunningRpcbind;
   nfs: { tcp: TcpServerTransport; udp: UdpServerTransport; port: number };
-  rpcbindClient: RpcbindClient;
   registration: RpcbindRegistration;
   membership: GossipNode | undefined;
   log: Logger;
@@ -197,10 +196,7 @@ export class CairnNode {
         await Promise.all([transports.tcp.close(), transports.udp.close()]);
       });
 
-      // The client stays open: stop() unregisters through it.
-      const rpcbindClient = new RpcbindClient({ host, port: rpcbind.port });
-      cleanup.push(() => rpcbindClient.close());
-      const registration = await registerWithRpcbind(rpcbindClient, rpc.registered(), {
+      const registration = await registerWithRpcbind(localRegistrar(rpcbind.registry), rpc.registered(), {
         tcpPort: transports.port,
         udpPort: transports.port,
         host,
@@ -237,7 +233,6 @@ export class CairnNode {
         exports,
         rpcbind,
         nfs: transports,
-        rpcbindClient,
         registration,
         membership,
         log,
@@ -274,7 +269,6 @@ export class CairnNode {
         // Leave first, while everything else still serves: the others stop counting on us.
         await p.membership?.stop().catch((err) => p.log.warn({ err }, 'leaving the cluster failed'));
         await p.registration.unregister().catch((err) => p.log.warn({ err }, 'unregistering failed'));
-        await p.rpcbindClient.close();
         await Promise.all([p.nfs.tcp.close(), p.nfs.udp.close()]);
         await p.rpcbind.close();
         await p.store.close();

@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { RPCBPROG, RpcbindClient } from '../../src/rpc/rpcbind/index.js';
-import { runCommand, spawnProcess } from '../support/process.js';
+import { withNetns } from '../support/netns.js';
+import { runChecked, runCommand, spawnProcess } from '../support/process.js';
 import { withTempDir } from '../support/tmp.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -50,4 +51,29 @@ test('cairn up rejects bad arguments with a message and exit status 2', async ()
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /usage: cairn up|--nodes/);
   }
+});
+
+test('cairn up --host with a non-loopback address registers NFS and MOUNT with its rpcbind', async () => {
+  await withNetns('up-host', async (ns) => {
+    await runChecked('ip', ['-n', ns.name, 'addr', 'add', '10.99.0.1/32', 'dev', 'lo']);
+    await withTempDir('cairn-up-host', async (dir) => {
+      const node = ns.spawn(
+        [process.execPath, CLI, 'up', '--data', join(dir, 'data'), '--host', '10.99.0.1'],
+        {
+          env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' },
+        },
+      );
+      try {
+        await node.waitForLine(/nfs\s+10\.99\.0\.1:2049/);
+        const listing = await ns.execChecked(['rpcinfo', '-p', '10.99.0.1']);
+        for (const program of ['nfs', 'mountd']) {
+          for (const proto of ['tcp', 'udp']) {
+            assert.match(listing.stdout, new RegExp(`100\\d{3}\\s+3\\s+${proto}\\s+2049\\s+${program}`));
+          }
+        }
+      } finally {
+        assert.equal((await node.stop('SIGTERM')).code, 0, node.describeOutput());
+      }
+    });
+  });
 });

@@ -15,8 +15,10 @@ export { CallForwarder, type ForwarderOptions } from './forward.js';
 export { PMAPVERS, RPCB_PORT, RPCBPROG, RPCBVERS, RPCBVERS4 } from './gen/rpcbind.js';
 export { type LocalClientOptions, LocalRpcClient, RPCBIND_SOCKET_PATH } from './local-client.js';
 export {
+  localRegistrar,
   type ProgramVersion,
   type RegisterWithRpcbindOptions,
+  type Registrar,
   RpcbindError,
   type RpcbindRegistration,
   registerWithRpcbind,

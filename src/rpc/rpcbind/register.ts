@@ -5,10 +5,25 @@
  */
 import { CairnError } from '../../errors.js';
 import type { RpcbindClient } from './client.js';
-import type { RpcbindMapping } from './registry.js';
+import { type RpcbindMapping, type RpcbindRegistry, SUPERUSER } from './registry.js';
 import { toUniversalAddress } from './uaddr.js';
 
 export class RpcbindError extends CairnError {}
+
+/** What registration needs of an rpcbind: an RpcbindClient, or `localRegistrar` for one in this process. */
+export type Registrar = Pick<RpcbindClient, 'set' | 'unset'>;
+
+/**
+ * Registers straight into an rpcbind running in this process (its registry), as the superuser:
+ * a node's own rpcbind, whatever address it listens on (over the network, rpcbind accepts
+ * registrations only from loopback).
+ */
+export function localRegistrar(registry: RpcbindRegistry): Registrar {
+  return {
+    set: async (m) => registry.set({ ...m, owner: SUPERUSER }),
+    unset: async (prog, vers, netid = '') => registry.unset(prog, vers, netid, SUPERUSER),
+  };
+}
 
 /** A (program, version) to register; ProgramDefinitions and RpcServer.registered() entries fit. */
 export interface ProgramVersion {
@@ -42,7 +57,7 @@ export interface RpcbindRegistration {
  * refused, those already made are removed again and the call rejects with RPCBIND_SET_REFUSED.
  */
 export async function registerWithRpcbind(
-  client: RpcbindClient,
+  client: Registrar,
   programs: readonly ProgramVersion[],
   options: RegisterWithRpcbindOptions,
 ): Promise<RpcbindRegistration> {
