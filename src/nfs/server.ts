@@ -7,7 +7,7 @@
 
 import { access3 } from '../fs/access.js';
 import type { FileSystem } from '../fs/filesystem.js';
-import type { Attr, CreateMode, DirChange, Identity, SetAttrs, Time } from '../fs/types.js';
+import type { Attr, CreateMode, DirChange, DirEntry, Identity, SetAttrs, Time } from '../fs/types.js';
 import { MAX_FILE_SIZE, NAME_MAX } from '../fs/types.js';
 import type { Logger } from '../log.js';
 import type { CallContext } from '../rpc/context.js';
@@ -196,6 +196,23 @@ const preOp = (a: Attr | undefined): pre_op_attr =>
     : { attributes_follow: false };
 const wcc = (before?: Attr, after?: Attr): wcc_data => ({ before: preOp(before), after: postOp(after) });
 const dirWcc = (c: DirChange): wcc_data => wcc(c.before, c.after);
+
+/** Reply bytes of READDIR and READDIRPLUS besides the entries: status, post_op_attr, verifier, list end, eof. */
+const LISTING_OVERHEAD = 4 + 4 + 84 + 8 + 4 + 4;
+
+/** An entry's fileid, name and cookie as XDR encodes them. */
+const entryBytes = (e: DirEntry) => 8 + 4 + ((e.name.length + 3) & ~3) + 8;
+
+type Listing<E> =
+  | {
+      status: typeof NFS3_OK;
+      resok: {
+        dir_attributes: post_op_attr;
+        cookieverf: Uint8Array;
+        reply: { entries: E | null; eof: boolean };
+      };
+    }
+  | { status: Exclude<nfsstat3, typeof NFS3_OK>; resfail: { dir_attributes: post_op_attr } };
 
 /** A resolved handle: the export it was issued under, the inode, and the caller as that export sees them. */
 interface Target {
@@ -691,30 +708,36 @@ export class NfsService implements NFS_V3_Handler {
     return Number(cookie);
   }
 
-  NFSPROC3_READDIR(args: READDIR3args, ctx: CallContext): Promise<READDIR3res> {
+  /**
+   * READDIR and READDIRPLUS: entries after the cookie for as long as `take` finds room for them
+   * (it returns undefined for the first entry that does not fit).
+   */
+  private listing<E extends { nextentry: E | null }>(
+    proc: string,
+    args: { dir: nfs_fh3; cookie: bigint; cookieverf: Uint8Array },
+    ctx: CallContext,
+    take: (t: Target, e: DirEntry, ino: number, first: boolean) => E | undefined,
+  ): Promise<Listing<E>> {
     let dir = 0;
-    return this.run<READDIR3res>(
-      'READDIR',
+    return this.run<Listing<E>>(
+      proc,
       () => {
         const t = this.target(args.dir, ctx);
         dir = t.ino;
         const start = this.startCookie(t.ino, args.cookie, args.cookieverf);
         const root = this.roots.get(t.exp.id);
-        // Reply overhead: status, post_op_attr, verifier, list terminator and eof.
-        let budget = args.count - (4 + 4 + 84 + 8 + 4 + 4);
-        const list: entry3[] = [];
+        const list: E[] = [];
         let eof = true;
         for (const e of this.fs.list(t.who, t.ino, start)) {
-          const size = 4 + 8 + 4 + ((e.name.length + 3) & ~3) + 8;
-          if (size > budget) {
+          // '..' of an export's root is the root itself: no listing leads out of an export.
+          const entry = take(t, e, t.ino === root && e.cookie === 2 ? t.ino : e.ino, list.length === 0);
+          if (!entry) {
             eof = false;
             break;
           }
-          budget -= size;
-          const ino = t.ino === root && e.cookie === 2 ? t.ino : e.ino;
-          list.push({ fileid: BigInt(ino), name: e.name, cookie: BigInt(e.cookie), nextentry: null });
+          list.push(entry);
         }
-        if (list.length === 0 && !eof) throw new NfsStatus(NFS3ERR_TOOSMALL, 'count too small for one entry');
+        if (list.length === 0 && !eof) throw new NfsStatus(NFS3ERR_TOOSMALL, 'reply too small for one entry');
         for (let i = list.length - 2; i >= 0; i--) list[i].nextentry = list[i + 1];
         return {
           status: NFS3_OK,
@@ -732,58 +755,38 @@ export class NfsService implements NFS_V3_Handler {
     );
   }
 
+  NFSPROC3_READDIR(args: READDIR3args, ctx: CallContext): Promise<READDIR3res> {
+    let budget = args.count - LISTING_OVERHEAD;
+    return this.listing<entry3>('READDIR', args, ctx, (_t, e, ino) => {
+      const size = 4 + entryBytes(e);
+      if (size > budget) return undefined;
+      budget -= size;
+      return { fileid: BigInt(ino), name: e.name, cookie: BigInt(e.cookie), nextentry: null };
+    });
+  }
+
   NFSPROC3_READDIRPLUS(args: READDIRPLUS3args, ctx: CallContext): Promise<READDIRPLUS3res> {
-    let dir = 0;
-    return this.run<READDIRPLUS3res>(
-      'READDIRPLUS',
-      () => {
-        const t = this.target(args.dir, ctx);
-        dir = t.ino;
-        const start = this.startCookie(t.ino, args.cookie, args.cookieverf);
-        const root = this.roots.get(t.exp.id);
-        let budget = args.maxcount - (4 + 4 + 84 + 8 + 4 + 4);
-        let dirBudget = args.dircount;
-        const list: entryplus3[] = [];
-        let eof = true;
-        for (const e of this.fs.list(t.who, t.ino, start)) {
-          const dirSize = 8 + 4 + ((e.name.length + 3) & ~3) + 8;
-          const size = 4 + dirSize + 4 + 84 + 4 + 4 + 32 + 4;
-          if (size > budget || (dirSize > dirBudget && list.length > 0)) {
-            eof = false;
-            break;
-          }
-          budget -= size;
-          dirBudget -= dirSize;
-          const ino = t.ino === root && e.cookie === 2 ? t.ino : e.ino;
-          const a = this.attrOrUndefined(ino);
-          list.push({
-            fileid: BigInt(ino),
-            name: e.name,
-            cookie: BigInt(e.cookie),
-            name_attributes: postOp(a),
-            name_handle: a
-              ? { handle_follows: true, handle: this.handle(t.exp.id, a) }
-              : { handle_follows: false },
-            nextentry: null,
-          });
-        }
-        if (list.length === 0 && !eof)
-          throw new NfsStatus(NFS3ERR_TOOSMALL, 'maxcount too small for one entry');
-        for (let i = list.length - 2; i >= 0; i--) list[i].nextentry = list[i + 1];
-        return {
-          status: NFS3_OK,
-          resok: {
-            dir_attributes: postOp(this.fs.getattr(t.ino)),
-            cookieverf: ZERO_VERF,
-            reply: { entries: list[0] ?? null, eof },
-          },
-        };
-      },
-      (status) => ({
-        status,
-        resfail: { dir_attributes: postOp(dir ? this.attrOrUndefined(dir) : undefined) },
-      }),
-    );
+    let budget = args.maxcount - LISTING_OVERHEAD;
+    let dirBudget = args.dircount;
+    return this.listing<entryplus3>('READDIRPLUS', args, ctx, (t, e, ino, first) => {
+      const dirSize = entryBytes(e);
+      // Beyond the entry: its post_op_attr and post_op_fh3 (a handle of at most 32 bytes).
+      const size = 4 + dirSize + 4 + 84 + 4 + 4 + 32 + 4;
+      if (size > budget || (dirSize > dirBudget && !first)) return undefined;
+      budget -= size;
+      dirBudget -= dirSize;
+      const a = this.attrOrUndefined(ino);
+      return {
+        fileid: BigInt(ino),
+        name: e.name,
+        cookie: BigInt(e.cookie),
+        name_attributes: postOp(a),
+        name_handle: a
+          ? { handle_follows: true, handle: this.handle(t.exp.id, a) }
+          : { handle_follows: false },
+        nextentry: null,
+      };
+    });
   }
 
   NFSPROC3_FSSTAT(args: FSSTAT3args, ctx: CallContext): Promise<FSSTAT3res> {
