@@ -357,6 +357,26 @@ export class NfsService implements NFS_V3_Handler {
     }
   }
 
+  /** A procedure on one object, whose failure reply carries that object's attributes when it has them. */
+  private onObject<R>(
+    proc: string,
+    fh: nfs_fh3,
+    ctx: CallContext,
+    body: (t: Target) => R | Promise<R>,
+    fail: (status: Exclude<nfsstat3, typeof NFS3_OK>, attrs: Attr | undefined) => R,
+  ): Promise<R> {
+    let ino = 0;
+    return this.run<R>(
+      proc,
+      () => {
+        const t = this.target(fh, ctx);
+        ino = t.ino;
+        return body(t);
+      },
+      (status) => fail(status, ino ? this.attrOrUndefined(ino) : undefined),
+    );
+  }
+
   NFSPROC3_NULL(): void {}
 
   NFSPROC3_GETATTR(args: GETATTR3args, ctx: CallContext): Promise<GETATTR3res> {
@@ -371,12 +391,11 @@ export class NfsService implements NFS_V3_Handler {
   }
 
   NFSPROC3_SETATTR(args: SETATTR3args, ctx: CallContext): Promise<SETATTR3res> {
-    let ino = 0;
-    return this.run<SETATTR3res>(
+    return this.onObject<SETATTR3res>(
       'SETATTR',
-      async () => {
-        const t = this.target(args.object, ctx);
-        ino = t.ino;
+      args.object,
+      ctx,
+      async (t) => {
         this.writable(t);
         const guard = args.guard.check
           ? { s: args.guard.obj_ctime.seconds, ns: args.guard.obj_ctime.nseconds }
@@ -384,10 +403,7 @@ export class NfsService implements NFS_V3_Handler {
         const r = await this.fs.setattr(t.who, t.ino, toSetAttrs(args.new_attributes), guard);
         return { status: NFS3_OK, resok: { obj_wcc: wcc(r.before, r.after) } };
       },
-      (status) => ({
-        status,
-        resfail: { obj_wcc: wcc(undefined, ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { obj_wcc: wcc(undefined, a) } }),
     );
   }
 
@@ -422,51 +438,42 @@ export class NfsService implements NFS_V3_Handler {
   }
 
   NFSPROC3_ACCESS(args: ACCESS3args, ctx: CallContext): Promise<ACCESS3res> {
-    let ino = 0;
-    return this.run<ACCESS3res>(
+    return this.onObject<ACCESS3res>(
       'ACCESS',
-      () => {
-        const t = this.target(args.object, ctx);
-        ino = t.ino;
+      args.object,
+      ctx,
+      (t) => {
         const a = this.fs.getattr(t.ino);
         let granted = access3(t.who, a, args.access);
         // A read-only export grants nothing that would change it.
         if (t.exp.readOnly) granted &= ~(ACCESS3_MODIFY | ACCESS3_EXTEND | ACCESS3_DELETE);
         return { status: NFS3_OK, resok: { obj_attributes: postOp(a), access: granted } };
       },
-      (status) => ({
-        status,
-        resfail: { obj_attributes: postOp(ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { obj_attributes: postOp(a) } }),
     );
   }
 
   NFSPROC3_READLINK(args: READLINK3args, ctx: CallContext): Promise<READLINK3res> {
-    let ino = 0;
-    return this.run<READLINK3res>(
+    return this.onObject<READLINK3res>(
       'READLINK',
-      () => {
-        const t = this.target(args.symlink, ctx);
-        ino = t.ino;
+      args.symlink,
+      ctx,
+      (t) => {
         return {
           status: NFS3_OK,
           resok: { symlink_attributes: postOp(this.fs.getattr(t.ino)), data: this.fs.readlink(t.ino) },
         };
       },
-      (status) => ({
-        status,
-        resfail: { symlink_attributes: postOp(ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { symlink_attributes: postOp(a) } }),
     );
   }
 
   NFSPROC3_READ(args: READ3args, ctx: CallContext): Promise<READ3res> {
-    let ino = 0;
-    return this.run<READ3res>(
+    return this.onObject<READ3res>(
       'READ',
-      async () => {
-        const t = this.target(args.file, ctx);
-        ino = t.ino;
+      args.file,
+      ctx,
+      async (t) => {
         const count = Math.min(args.count, NFS_MAX_IO);
         if (args.offset > BigInt(MAX_FILE_SIZE)) {
           const a = this.fs.getattr(t.ino);
@@ -483,20 +490,16 @@ export class NfsService implements NFS_V3_Handler {
           resok: { file_attributes: postOp(r.attr), count: r.data.length, eof: r.eof, data: r.data },
         };
       },
-      (status) => ({
-        status,
-        resfail: { file_attributes: postOp(ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { file_attributes: postOp(a) } }),
     );
   }
 
   NFSPROC3_WRITE(args: WRITE3args, ctx: CallContext): Promise<WRITE3res> {
-    let ino = 0;
-    return this.run<WRITE3res>(
+    return this.onObject<WRITE3res>(
       'WRITE',
-      async () => {
-        const t = this.target(args.file, ctx);
-        ino = t.ino;
+      args.file,
+      ctx,
+      async (t) => {
         this.writable(t);
         if (args.count > args.data.length) throw new NfsStatus(NFS3ERR_INVAL, 'count exceeds the data sent');
         if (args.data.length > NFS_MAX_IO) throw new NfsStatus(NFS3ERR_INVAL, 'write larger than wtmax');
@@ -516,10 +519,7 @@ export class NfsService implements NFS_V3_Handler {
           },
         };
       },
-      (status) => ({
-        status,
-        resfail: { file_wcc: wcc(undefined, ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { file_wcc: wcc(undefined, a) } }),
     );
   }
 
@@ -790,12 +790,11 @@ export class NfsService implements NFS_V3_Handler {
   }
 
   NFSPROC3_FSSTAT(args: FSSTAT3args, ctx: CallContext): Promise<FSSTAT3res> {
-    let ino = 0;
-    return this.run<FSSTAT3res>(
+    return this.onObject<FSSTAT3res>(
       'FSSTAT',
-      async () => {
-        const t = this.target(args.fsroot, ctx);
-        ino = t.ino;
+      args.fsroot,
+      ctx,
+      async (t) => {
         const s = await this.fs.statfs();
         return {
           status: NFS3_OK,
@@ -811,20 +810,16 @@ export class NfsService implements NFS_V3_Handler {
           },
         };
       },
-      (status) => ({
-        status,
-        resfail: { obj_attributes: postOp(ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { obj_attributes: postOp(a) } }),
     );
   }
 
   NFSPROC3_FSINFO(args: FSINFO3args, ctx: CallContext): Promise<FSINFO3res> {
-    let ino = 0;
-    return this.run<FSINFO3res>(
+    return this.onObject<FSINFO3res>(
       'FSINFO',
-      () => {
-        const t = this.target(args.fsroot, ctx);
-        ino = t.ino;
+      args.fsroot,
+      ctx,
+      (t) => {
         return {
           status: NFS3_OK,
           resok: {
@@ -842,20 +837,16 @@ export class NfsService implements NFS_V3_Handler {
           },
         };
       },
-      (status) => ({
-        status,
-        resfail: { obj_attributes: postOp(ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { obj_attributes: postOp(a) } }),
     );
   }
 
   NFSPROC3_PATHCONF(args: PATHCONF3args, ctx: CallContext): Promise<PATHCONF3res> {
-    let ino = 0;
-    return this.run<PATHCONF3res>(
+    return this.onObject<PATHCONF3res>(
       'PATHCONF',
-      () => {
-        const t = this.target(args.object, ctx);
-        ino = t.ino;
+      args.object,
+      ctx,
+      (t) => {
         return {
           status: NFS3_OK,
           resok: {
@@ -869,30 +860,23 @@ export class NfsService implements NFS_V3_Handler {
           },
         };
       },
-      (status) => ({
-        status,
-        resfail: { obj_attributes: postOp(ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { obj_attributes: postOp(a) } }),
     );
   }
 
   NFSPROC3_COMMIT(args: COMMIT3args, ctx: CallContext): Promise<COMMIT3res> {
-    let ino = 0;
-    return this.run<COMMIT3res>(
+    return this.onObject<COMMIT3res>(
       'COMMIT',
-      async () => {
-        const t = this.target(args.file, ctx);
-        ino = t.ino;
+      args.file,
+      ctx,
+      async (t) => {
         const before = this.fs.getattr(t.ino);
         if (before.type === 'dir') throw new NfsStatus(NFS3ERR_ISDIR, 'commit of a directory');
         if (before.type !== 'reg') throw new NfsStatus(NFS3ERR_INVAL, 'commit of a file that is not regular');
         const after = await this.fs.commit(t.ino);
         return { status: NFS3_OK, resok: { file_wcc: wcc(before, after), verf: this.verf } };
       },
-      (status) => ({
-        status,
-        resfail: { file_wcc: wcc(undefined, ino ? this.attrOrUndefined(ino) : undefined) },
-      }),
+      (status, a) => ({ status, resfail: { file_wcc: wcc(undefined, a) } }),
     );
   }
 }
