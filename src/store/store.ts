@@ -904,9 +904,11 @@ export class LmdbStore implements Store {
         this.applyError = undefined;
       }
       if (this.journal.size >= this.journalLimit / 2 && !this.closed) {
-        // Empty the journal only when all it holds is flushed in LMDB: then a replay needs none of it.
+        // Empty the journal only when all it holds is flushed in LMDB: then a replay needs none
+        // of it. An entry appended during the wait may be applied but not flushed yet: keep it.
+        const next = this.nextSeq;
         await this.env.flushed;
-        if (this.pending.length === 0 && !this.closed) this.journal.reset();
+        if (this.pending.length === 0 && this.nextSeq === next && !this.closed) this.journal.reset();
       }
     } catch (e) {
       this.applyError = e;
