@@ -8,11 +8,12 @@
  * protocol rounds for one update to reach all N, against log2 N; bytes per node per second.
  */
 import { parseArgs } from 'node:util';
+import { chordHops } from '../cluster/chord.js';
 import { CAIRN_DEFAULTS, MEMBERLIST_LAN, type SwimConfig } from '../cluster/membership/config.js';
 import type { MembershipEvent } from '../cluster/membership/swim.js';
+import { SeededRandom } from '../random.js';
 import { SwimCluster } from '../sim/membership.js';
 import { delays, type NetworkOptions } from '../sim/network.js';
-import { SeededRandom } from '../random.js';
 import { type BenchResult, fmt, jsonLine, result, round, table } from './report.js';
 
 interface Plan {
@@ -414,6 +415,28 @@ export async function run(argv: readonly string[]): Promise<number> {
       'lower',
     ),
   );
+
+  // Chord routing, for memberships too large for every node to hold: hops per lookup against
+  // the Chord paper's mean of ½·log2 N.
+  const chordRows: string[][] = [];
+  for (const n of values.quick ? [1_000] : [1_000, 10_000, 100_000]) {
+    const h = chordHops(n, seed);
+    chordRows.push([fmt(n), h.mean.toFixed(2), String(h.p99), h.reference.toFixed(2), String(h.wrong)]);
+    results.push(
+      result(
+        `Chord lookup hops (mean) @N=${n}`,
+        'hops',
+        h.mean,
+        h.reference,
+        'Chord paper (½·log2 N)',
+        'lower',
+      ),
+    );
+    progress(`chord ${n}`);
+  }
+  console.log('');
+  console.log('Chord lookups over stabilized finger tables (10,000 random keys)');
+  console.log(table(['N', 'mean hops', 'p99 hops', '½·log2 N', 'wrong'], chordRows));
 
   console.log('');
   console.log(
