@@ -40,8 +40,9 @@ test('the membership benchmark prints tables, then one JSON line with every figu
     assert.equal(byMetric.size, report.results.length, 'each metric once');
     for (const r of report.results) {
       assert.deepEqual(Object.keys(r), ['metric', 'unit', 'cairn', 'peer', 'peerName', 'ratio']);
-      assert.equal(r.peerName, 'memberlist-lan');
-      assert.ok(['s', 'per node-hour', 'B/s'].includes(r.unit), `${r.metric}: ${r.unit}`);
+      const chord = r.metric.startsWith('Chord lookup hops');
+      assert.equal(r.peerName, chord ? 'Chord paper (½·log2 N)' : 'memberlist-lan');
+      assert.ok(['s', 'per node-hour', 'B/s', 'hops'].includes(r.unit), `${r.metric}: ${r.unit}`);
       for (const k of ['cairn', 'peer', 'ratio'] as const) {
         assert.ok(Number.isFinite(r[k]) && r[k] >= 0, `${r.metric}: ${k} = ${r[k]}`);
       }
@@ -66,6 +67,9 @@ test('the membership benchmark prints tables, then one JSON line with every figu
     }
     assert.equal(byMetric.get('false positives @0% loss')!.cairn, 0);
     assert.ok([...byMetric.keys()].some((m) => m.startsWith('bytes per node per second @N=')));
+    // Chord routes in about ½·log2 N hops (4.98 at N = 1,000): well under log2 N.
+    const chord = byMetric.get('Chord lookup hops (mean) @N=1000');
+    assert.ok(chord && chord.cairn > 2 && chord.cairn < Math.log2(1000), `Chord hops ${chord?.cairn}`);
     assert.match(bench.stderr, /bytes memberlist-lan/);
   } finally {
     await bench.stop('SIGKILL');
