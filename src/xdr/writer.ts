@@ -156,8 +156,8 @@ export class XdrWriter {
       return;
     }
     this.ensure(len);
-    if (Buffer.isBuffer(data)) data.copy(this.buf, this.pos);
-    else this.buf.set(data, this.pos);
+    // TypedArray.set, not Buffer#copy: in Node 20 the latter makes a throwaway view per call.
+    this.buf.set(data, this.pos);
     this.pos += len;
   }
 
