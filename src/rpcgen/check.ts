@@ -70,6 +70,17 @@ const LIBRARY_CONSTANTS: ReadonlyMap<string, bigint> = new Map([
   ['MAXNETNAMELEN', 255n],
   ['MAX_NETOBJ_SZ', 1024n],
   ['MAX_AUTH_BYTES', 400n],
+  // Authentication flavour numbers (RFC 5531 section 8.2, rpc/auth.h): NFSv4's secinfo4 union
+  // (RFC 7531) switches on RPCSEC_GSS without defining it.
+  ['AUTH_NONE', 0n],
+  ['AUTH_NULL', 0n],
+  ['AUTH_SYS', 1n],
+  ['AUTH_UNIX', 1n],
+  ['AUTH_SHORT', 2n],
+  ['AUTH_DH', 3n],
+  ['AUTH_DES', 3n],
+  ['AUTH_KERB', 4n],
+  ['RPCSEC_GSS', 6n],
 ]);
 
 function isSelfTypedef(def: Extract<Definition, { k: 'typedef' }>): boolean {

@@ -1,13 +1,15 @@
 /**
- * Real-world .x files (Debian's rpcsvc set, libnfs's NFSv3/MOUNT/portmap, Cairn's own) must all
- * compile, and what rpcgen makes of them must type-check under the project's strict options.
+ * Real-world .x files (Debian's rpcsvc set, libnfs's NFSv3/MOUNT/portmap, the IETF's NFSv4.0,
+ * Cairn's own) must all compile, and what rpcgen makes of them must type-check under the
+ * project's strict options.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compile } from '../../src/rpcgen/index.js';
-import { fixtures, generate, ROOT, scratchDir, typeCheck } from './helpers.js';
+import { decodeAll, encodeToBuffer, type XdrReader, type XdrWriter } from '../../src/xdr/index.js';
+import { fixtures, generate, load, ROOT, scratchDir, typeCheck } from './helpers.js';
 
 /** Inputs compiled together: nis_callback.x uses nis.x's types, as its C build includes nis.h. */
 function groups(): string[][] {
@@ -18,6 +20,7 @@ function groups(): string[][] {
     ...rpcsvc.filter((f) => !f.endsWith('/nis_callback.x')).map((f) => [f]),
     [...nis, ...callback],
     ...fixtures('libnfs').map((f) => [f]),
+    ...fixtures('ietf').map((f) => [f]),
     ...fixtures('cairn').map((f) => [f]),
     ['src/rpc/rpc_msg.x'],
     ['test/rpc/calc.x'],
@@ -30,8 +33,12 @@ test('the fixture set is complete', () => {
     fixtures('libnfs').map((f) => f.split('/').pop()),
     ['mount.x', 'nfs.x', 'portmap.x'],
   );
+  assert.deepEqual(
+    fixtures('ietf').map((f) => f.split('/').pop()),
+    ['nfs4_prot.x'],
+  );
   const readme = readFileSync(join(ROOT, 'test/fixtures/x/README.md'), 'utf8');
-  for (const f of [...fixtures('rpcsvc'), ...fixtures('libnfs'), ...fixtures('cairn')]) {
+  for (const f of [...fixtures('rpcsvc'), ...fixtures('libnfs'), ...fixtures('ietf'), ...fixtures('cairn')]) {
     assert.ok(readme.includes(f.replace('test/fixtures/x/', '')), `README lists ${f}`);
   }
 });
@@ -101,4 +108,92 @@ test('cross-file references import the other output module', () => {
     callback,
     /import \{ [^}]*\bdecode_nis_object, [^}]*\bencode_nis_object, [^}]*type nis_object \} from '\.\/nis\.js';/,
   );
+});
+
+type Mod = Record<string, unknown>;
+const codec = (m: Mod, name: string) => ({
+  encode: m[`encode_${name}`] as (w: XdrWriter, v: unknown) => void,
+  decode: m[`decode_${name}`] as (r: XdrReader) => unknown,
+});
+
+test('RFC 5531 auth flavour names are constants a file may use without defining', () => {
+  const dir = scratchDir('authflavours');
+  const x = join(dir, 'flavours.x');
+  writeFileSync(
+    x,
+    [
+      'const AUTH_KERB = 99;', // a file's own definition wins over the library's
+      'union cred switch (unsigned flavor) {',
+      ' case AUTH_NONE: void;',
+      ' case AUTH_SYS: unsigned uid;',
+      ' case AUTH_DH: opaque key[8];',
+      ' case RPCSEC_GSS: opaque token<>;',
+      ' case AUTH_KERB: void;',
+      ' default: void;',
+      '};',
+      '',
+    ].join('\n'),
+  );
+  const result = compile([x]);
+  assert.deepEqual(result.diagnostics, []);
+  const ts = result.files[0].contents;
+  for (const v of [0, 1, 3, 6]) assert.match(ts, new RegExp(`case ${v}:`), `case ${v}`);
+  assert.match(ts, /export const AUTH_KERB = 99;/);
+  assert.match(ts, /case AUTH_KERB:/);
+  assert.doesNotMatch(ts, /case 4:/);
+  // AUTH_UNIX and AUTH_SYS are one flavour: a union naming both is a duplicate case.
+  writeFileSync(x, 'union u switch (int f) { case AUTH_UNIX: void; case AUTH_SYS: int x; };\n');
+  assert.deepEqual(
+    compile([x]).diagnostics.map((d) => d.code),
+    ['RPCGEN_DUPLICATE'],
+  );
+});
+
+test('NFSv4.0 (RFC 7531): COMPOUND and SECINFO values round-trip through the generated code', async () => {
+  const dir = scratchDir('nfs4');
+  assert.ok(generate(['test/fixtures/x/ietf/nfs4_prot.x'], dir).ok);
+  const m = await load<Mod>(dir, 'nfs4_prot');
+  assert.equal(m.NFS4_UINT64_MAX, 0xffffffffffffffffn, 'a 64-bit constant stays exact');
+  assert.equal(m.OP_ILLEGAL, 10044);
+
+  // secinfo4 switches on RPCSEC_GSS, which nfs4_prot.x uses but never defines (it is 6).
+  const secinfo = codec(m, 'SECINFO4res');
+  const res = {
+    status: m.NFS4_OK,
+    resok4: [
+      {
+        flavor: 6,
+        flavor_info: { oid: Buffer.from([0x2a, 0x86, 0x48]), qop: 0, service: m.RPC_GSS_SVC_PRIVACY },
+      },
+      { flavor: 1 },
+    ],
+  };
+  const bytes = encodeToBuffer(secinfo.encode, res);
+  // status, array length, flavour 6, oid length 3 + 3 bytes padded, qop, service, flavour 1
+  assert.deepEqual([...bytes.subarray(0, 16)], [0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 6, 0, 0, 0, 3]);
+  assert.equal(bytes.length, 32);
+  assert.deepEqual(decodeAll(secinfo.decode, bytes), res);
+
+  const args = codec(m, 'COMPOUND4args');
+  const compound = {
+    tag: Buffer.from('lookup'),
+    minorversion: 0,
+    argarray: [
+      { argop: m.OP_PUTROOTFH },
+      { argop: m.OP_LOOKUP, oplookup: { objname: Buffer.from('export') } },
+      { argop: m.OP_GETATTR, opgetattr: { attr_request: [2, 0] } },
+      {
+        argop: m.OP_OPEN,
+        opopen: {
+          seqid: 1,
+          share_access: m.OPEN4_SHARE_ACCESS_READ,
+          share_deny: m.OPEN4_SHARE_DENY_NONE,
+          owner: { clientid: 7n, owner: Buffer.from('me') },
+          openhow: { opentype: m.OPEN4_CREATE, how: { mode: m.EXCLUSIVE4, createverf: Buffer.alloc(8, 1) } },
+          claim: { claim: m.CLAIM_NULL, file: Buffer.from('f') },
+        },
+      },
+    ],
+  };
+  assert.deepEqual(decodeAll(args.decode, encodeToBuffer(args.encode, compound)), compound);
 });
