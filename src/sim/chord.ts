@@ -312,10 +312,14 @@ export class ChordPeer implements SimProcess<ChordMsg> {
     };
     if (via !== undefined) {
       list = [via];
-      return next();
+      next();
+      return;
     }
     const s = this.step(key);
-    if (s.owner !== undefined) return finish(s.owner);
+    if (s.owner !== undefined) {
+      finish(s.owner);
+      return;
+    }
     list = s.next ?? [];
     next();
   }
@@ -608,7 +612,7 @@ export class ChordCluster {
     const n = s.length;
     for (let i = 0; i < n; i++) {
       const p = this.sim.process<ChordPeer>(chordAddress(s[i]));
-      if (!p || !p.joined) return false;
+      if (!p?.joined) return false;
       if (p.successors[0] !== s[(i + 1) % n]) return false;
       if (n > 1 && p.predecessor !== s[(i + n - 1) % n]) return false;
     }
