@@ -1,6 +1,7 @@
 /** The deterministic simulator, and the protocol cores wired into it. */
 
 export { type Random, SeededRandom } from '../random.js';
+export { ChordCluster, type ChordClusterOptions, type ChordMsg, ChordPeer } from './chord.js';
 export { EventHeap, type Scheduled } from './heap.js';
 export { SwimCluster, type SwimClusterOptions, SwimDriver } from './membership.js';
 export {
