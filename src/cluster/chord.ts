@@ -17,7 +17,7 @@ import { Prng } from './ring-prng.js';
 
 export const CHORD_BITS = 64;
 const SPACE = 1n << 64n;
-const MASK = SPACE - 1n;
+export const MASK = SPACE - 1n;
 /** 2^i for every finger, computed once. */
 const POW2: readonly bigint[] = Array.from({ length: CHORD_BITS }, (_, i) => 1n << BigInt(i));
 /** Any lookup longer than this is a routing loop (stale pointers): it is reported, not followed. */
@@ -44,12 +44,12 @@ export interface LookupResult {
 }
 
 /** d(a, b): clockwise distance from a to b in [0, 2^64). */
-function dist(a: bigint, b: bigint): bigint {
+export function dist(a: bigint, b: bigint): bigint {
   return (b - a) & MASK;
 }
 
 /** x in the half-open interval (a, b]; a === b is the whole ring. */
-function between(x: bigint, a: bigint, b: bigint): boolean {
+export function between(x: bigint, a: bigint, b: bigint): boolean {
   const db = dist(a, b);
   const dx = dist(a, x);
   return db === 0n ? true : dx !== 0n && dx <= db;

@@ -19,12 +19,11 @@
  * fix-fingers (one pass over the 64 fingers, a lookup only where the previous finger does not
  * already cover the start) and check-predecessor (PING).
  */
-import { CHORD_BITS, ChordNetwork } from '../cluster/chord.js';
+import { between, CHORD_BITS, ChordNetwork, dist, type LookupResult, MASK } from '../cluster/chord.js';
 import { SeededRandom } from '../random.js';
 import type { NetworkOptions } from './network.js';
 import { type SimEnv, type SimProcess, Simulator } from './simulator.js';
 
-const MASK = (1n << 64n) - 1n;
 const POW2: readonly bigint[] = Array.from({ length: CHORD_BITS }, (_, i) => 1n << BigInt(i));
 
 export type ChordMsg =
@@ -70,26 +69,8 @@ export const DEFAULT_CHORD_PEER: ChordPeerConfig = {
   successorShortcut: false,
 };
 
-export interface SimLookupResult {
-  /** The node the lookup ended at; undefined when every route failed. */
-  readonly owner: bigint | undefined;
-  /** Requests answered by a remote hop (the origin's own step is free), as the model counts. */
-  readonly hops: number;
-  /** Requests that got no reply in time. */
-  readonly timeouts: number;
-}
-
-/** d(a, b): clockwise distance from a to b. */
-function dist(a: bigint, b: bigint): bigint {
-  return (b - a) & MASK;
-}
-
-/** x in (a, b]; a === b is the whole ring. */
-function between(x: bigint, a: bigint, b: bigint): boolean {
-  const db = dist(a, b);
-  const dx = dist(a, x);
-  return db === 0n ? true : dx !== 0n && dx <= db;
-}
+/** A lookup's outcome, counted as the model counts it (the origin's own step is free). */
+export type SimLookupResult = LookupResult;
 
 export function chordAddress(id: bigint): string {
   return id.toString(16).padStart(16, '0');
