@@ -3,7 +3,7 @@
 // each member's share of the ring under the layout of the live members.
 import { parseArgs } from 'node:util';
 import { CAIRN_GOSSIP_V1_Client, type gossip_status } from '../cluster/gen/gossip.js';
-import { DEFAULT_GOSSIP_PORT } from '../cluster/gossip.js';
+import { DEFAULT_GOSSIP_PORT, type GossipStatus } from '../cluster/gossip.js';
 import { parseAddr } from '../cluster/gossip-transport.js';
 import { TcpRpcClient } from '../rpc/client-tcp.js';
 
@@ -17,32 +17,8 @@ A node answers on loopback; from elsewhere, set CAIRN_ADMIN_TOKEN to the node's 
 --json prints one JSON object.
 `;
 
-/** The JSON shape of `cairn status --json` (stable: other tools read it). */
-export interface StatusJson {
-  node: string;
-  self: string;
-  addr: string;
-  incarnation: number;
-  health: number;
-  replicas: number;
-  layoutMembers: number;
-  counters: Record<string, number>;
-  members: {
-    id: string;
-    addr: string;
-    state: string;
-    incarnation: number;
-    health: number;
-    sinceMs: number;
-    rpcbindPort: number;
-    nfsPort: number;
-    weight: number;
-    zone: string;
-    primaryShare: number;
-    replicaShare: number;
-  }[];
-  rejected: Record<string, number>;
-}
+/** The JSON shape of `cairn status --json` (stable: other tools read it): the node asked, and its view. */
+export type StatusJson = { node: string } & GossipStatus;
 
 export function toJson(node: string, s: gossip_status): StatusJson {
   return {
