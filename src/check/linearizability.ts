@@ -29,7 +29,7 @@ export interface CheckOptions {
 
 /** Where the search got furthest in a history it could not linearize. */
 export interface Failure<S, I, O> {
-  /** The longest sequence of operations the search could linearize, in order. */
+  /** The linearizable prefix that took the most completed operations, in order. */
   readonly prefix: readonly Operation<I, O>[];
   /** The model's state after that prefix. */
   readonly state: S;
@@ -169,8 +169,9 @@ export function checkOperations<S, I, O>(
     return true;
   };
 
-  let remaining = 0; // completed operations not yet linearized
-  for (const op of ops) if (op.outcome === 'ok') remaining++;
+  let completed = 0;
+  for (const op of ops) if (op.outcome === 'ok') completed++;
+  let remaining = completed; // completed operations not yet linearized
 
   // blockedAt: the return entry the walk is stopped at while it tries open operations, else NIL.
   const stack: { entry: number; state: S; blockedAt: number }[] = [];
@@ -179,6 +180,7 @@ export function checkOperations<S, I, O>(
   let blockedAt = NIL;
   let steps = 0;
   let best: Failure<S, I, O> | undefined;
+  let bestDone = -1;
 
   const result = (
     verdict: Verdict,
@@ -224,7 +226,10 @@ export function checkOperations<S, I, O>(
     }
     // Blocked for good at this depth. Remember the deepest such dead end, the best witness of
     // where the history goes wrong, then take back the last operation linearized.
-    if (best === undefined || stack.length > best.prefix.length) {
+    // Depth counts completed operations only: open ones can be stacked up anywhere, and a dead end
+    // reached by spending them is rarely the one that shows the fault.
+    if (best === undefined || completed - remaining > bestDone) {
+      bestDone = completed - remaining;
       best = { prefix: stack.map((s) => ops[entryOp[s.entry]]), state, blocked: ops[entryOp[blockedAt]] };
     }
     const top = stack.pop();
