@@ -58,7 +58,7 @@ export function explainPartition<S, I, O>(
     );
   } else {
     lines.push(
-      `the longest linearizable prefix has ${prefix.length} operation${prefix.length === 1 ? '' : 's'}` +
+      `the furthest linearizable prefix has ${prefix.length} operation${prefix.length === 1 ? '' : 's'}` +
         (prefix.length > prefixTail.length ? `; its last ${prefixTail.length}:` : ':'),
     );
     for (const op of prefixTail) lines.push(`  ${describeOperation(model, op)}`);
