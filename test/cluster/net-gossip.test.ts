@@ -299,7 +299,9 @@ test('a flood of joins is rate limited: the view grows by the burst and the rate
     );
     const elapsed = (performance.now() - start) / 1000;
     const admitted = a.status().members.length - 2;
-    assert.ok(admitted >= 5, `the burst is admitted: ${admitted}`);
+    // The real member's own join took one token of the burst of 5; the bucket may or may not
+    // have refilled it (2 per second) before the flood, depending on how long startup took.
+    assert.ok(admitted >= 4, `the burst is admitted: ${admitted}`);
     assert.ok(admitted <= 5 + Math.ceil(2 * elapsed) + 1, `${admitted} admitted in ${elapsed.toFixed(1)} s`);
     assert.ok(a.rejects.count('join-rate-limited') >= flood - admitted);
     // The real member is unaffected.
