@@ -19,7 +19,15 @@
  * fix-fingers (one pass over the 64 fingers, a lookup only where the previous finger does not
  * already cover the start) and check-predecessor (PING).
  */
-import { between, CHORD_BITS, ChordNetwork, dist, type LookupResult, MASK } from '../cluster/chord.js';
+import {
+  between,
+  CHORD_BITS,
+  ChordNetwork,
+  dist,
+  type HopFigures,
+  type LookupResult,
+  MASK,
+} from '../cluster/chord.js';
 import { SeededRandom } from '../random.js';
 import type { NetworkOptions } from './network.js';
 import { type SimEnv, type SimProcess, Simulator } from './simulator.js';
@@ -440,17 +448,8 @@ export interface ChordClusterOptions {
   recordTrace?: boolean;
 }
 
-export interface SimHopFigures {
-  readonly n: number;
-  readonly lookups: number;
-  readonly mean: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-  /** ½·log2 N, the paper's mean. */
-  readonly reference: number;
-  /** Lookups that ended at a node other than the true successor of the key. */
-  readonly wrong: number;
+/** Hop figures as the model reports them (`wrong`: lookups that did not end at the key's true successor), and what only message passing shows. */
+export interface SimHopFigures extends HopFigures {
   /** Lookups that found no route at all (counted in `wrong` too). */
   readonly failed: number;
   /** Unanswered requests per lookup. */
