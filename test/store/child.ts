@@ -20,7 +20,7 @@ function say(line: string): Promise<void> {
 
 async function main(): Promise<void> {
   const store = await openStore({ dir });
-  if (mode === 'durable-loop') {
+  if (mode === 'durable-loop' || mode === 'unstable-loop') {
     await say('ready');
     for (let n = 1; ; n++) {
       const size = loopSize(n);
@@ -28,20 +28,7 @@ async function main(): Promise<void> {
         file: n,
         offset: 0,
         data: pattern(n, size),
-        stable: true,
-        update: (tx) => tx.put(['inode', n], { size }),
-      });
-      await say(`ack ${n}`);
-    }
-  } else if (mode === 'unstable-loop') {
-    await say('ready');
-    for (let n = 1; ; n++) {
-      const size = loopSize(n);
-      await store.writeFile({
-        file: n,
-        offset: 0,
-        data: pattern(n, size),
-        stable: false,
+        stable: mode === 'durable-loop',
         update: (tx) => tx.put(['inode', n], { size }),
       });
       await say(`ack ${n}`);

@@ -7,10 +7,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { openStore } from '../../src/store/index.js';
-import { runCommand, spawnProcess } from '../support/process.js';
+import { runCommand } from '../support/process.js';
 import { makeTempDir, removeTempDir } from '../support/tmp.js';
-import { loopSize, pattern } from './helpers.js';
+import { killLoopAndCheck } from './helpers.js';
 
 const child = join(dirname(fileURLToPath(import.meta.url)), 'child.js');
 
@@ -204,38 +203,7 @@ describe('store durability', () => {
   });
 
   it('kill -9 during durable writes: the store opens and every acknowledged write is there', async () => {
-    const dir = makeTempDir('store-kill');
-    try {
-      for (let round = 0; round < 3; round++) {
-        const p = spawnProcess(process.execPath, [child, 'durable-loop', dir], { name: 'store-child' });
-        try {
-          await p.waitForLine('ready', 30_000);
-          // Kill while writing: after some acknowledgements, at a point that differs per round.
-          await p.waitForLine(`ack ${4 + round * 3}`, 60_000);
-        } finally {
-          p.signal('SIGKILL');
-          await p.exited;
-        }
-        const acked = p.stdout
-          .split('\n')
-          .map((l) => /^ack (\d+)$/.exec(l)?.[1])
-          .filter((x): x is string => x !== undefined)
-          .map(Number);
-        assert.ok(acked.length >= 4 + round * 3);
-        const store = await openStore({ dir });
-        try {
-          for (const n of acked) {
-            const size = loopSize(n);
-            assert.deepEqual(store.get(['inode', n])?.value, { size }, `inode of acknowledged file ${n}`);
-            const got = Buffer.from(await store.readFile(n, 0, size, size));
-            assert.ok(got.equals(pattern(n, size)), `content of acknowledged file ${n}`);
-          }
-        } finally {
-          await store.close();
-        }
-      }
-    } finally {
-      removeTempDir(dir);
-    }
+    // Kill while writing, at a point that differs per round.
+    await killLoopAndCheck(child, 'durable-loop', 'store-kill', (round) => 4 + round * 3);
   });
 });

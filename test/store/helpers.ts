@@ -1,8 +1,10 @@
 /** Shared helpers for the store tests: a store in a temp dir, closed and removed afterwards. */
+import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore, type StoreOptions } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
+import { spawnProcess } from '../support/process.js';
 import { makeTempDir, removeTempDir } from '../support/tmp.js';
 
 export async function withStore<T>(
@@ -50,4 +52,49 @@ export function listBlocks(dir: string): string[] {
 /** File N's size in the child's durable loop: inline, one block, and several chunks, in turn. */
 export function loopSize(n: number): number {
   return [700, 150_000, 2_500_000, 4096, 1_048_577][n % 5];
+}
+
+/**
+ * Three rounds of: run the child store process in `mode` (a write loop), kill -9 it once it has
+ * acknowledged `ackAt(round)` writes, reopen the store and check every acknowledged write —
+ * inode record and content — is there.
+ */
+export async function killLoopAndCheck(
+  child: string,
+  mode: 'durable-loop' | 'unstable-loop',
+  label: string,
+  ackAt: (round: number) => number,
+): Promise<void> {
+  const dir = makeTempDir(label);
+  try {
+    for (let round = 0; round < 3; round++) {
+      const p = spawnProcess(process.execPath, [child, mode, dir], { name: `store-${mode}` });
+      try {
+        await p.waitForLine('ready', 30_000);
+        await p.waitForLine(`ack ${ackAt(round)}`, 60_000);
+      } finally {
+        p.signal('SIGKILL');
+        await p.exited;
+      }
+      const acked = p.stdout
+        .split('\n')
+        .map((l) => /^ack (\d+)$/.exec(l)?.[1])
+        .filter((x): x is string => x !== undefined)
+        .map(Number);
+      assert.ok(acked.length >= ackAt(round));
+      const store = await openStore({ dir });
+      try {
+        for (const n of acked) {
+          const size = loopSize(n);
+          assert.deepEqual(store.get(['inode', n])?.value, { size }, `inode of acknowledged file ${n}`);
+          const got = Buffer.from(await store.readFile(n, 0, size, size));
+          assert.ok(got.equals(pattern(n, size)), `content of acknowledged file ${n}`);
+        }
+      } finally {
+        await store.close();
+      }
+    }
+  } finally {
+    removeTempDir(dir);
+  }
 }
