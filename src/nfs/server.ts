@@ -5,6 +5,7 @@
  * no per-client state: everything a reply depends on is in the handle and the store.
  */
 
+import { failpoint } from '../failpoints.js';
 import { access3 } from '../fs/access.js';
 import type { FileSystem } from '../fs/filesystem.js';
 import type { Attr, CreateMode, DirChange, DirEntry, Identity, SetAttrs, Time } from '../fs/types.js';
@@ -108,6 +109,9 @@ import {
   type wcc_data,
 } from './gen/nfs3.bytes.js';
 import { BadHandleError, decodeHandle, encodeHandle, type HandleKey } from './handle.js';
+
+/** Failpoint (src/failpoints.ts): a broken build the nemesis harness must catch. */
+const DROP_WRITES = failpoint('nfs.write.drop');
 
 /** The largest READ and WRITE, advertised in FSINFO: one RPC record holds it with room to spare. */
 export const NFS_MAX_IO = 1 << 20;
@@ -264,6 +268,8 @@ export class NfsService implements NFS_V3_Handler {
   private readonly roots: ReadonlyMap<number, number>;
   private readonly verf: Uint8Array;
   private readonly log: Logger;
+  /** WRITEs seen, for the nfs.write.drop failpoint. */
+  private writesSeen = 0;
 
   constructor(o: NfsServiceOptions) {
     this.fs = o.fs;
@@ -508,7 +514,10 @@ export class NfsService implements NFS_V3_Handler {
           throw new NfsStatus(NFS3ERR_FBIG, 'write beyond the largest file');
         }
         const stable = args.stable !== UNSTABLE;
-        const r = await this.fs.write(t.who, t.ino, Number(args.offset), data, stable);
+        const r =
+          DROP_WRITES && ++this.writesSeen % 5 === 0
+            ? { before: this.fs.getattr(t.ino), after: this.fs.getattr(t.ino) }
+            : await this.fs.write(t.who, t.ino, Number(args.offset), data, stable);
         return {
           status: NFS3_OK,
           resok: {

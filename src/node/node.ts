@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { isLoopbackAddress } from '../cluster/auth.js';
 import { GossipNode } from '../cluster/gossip.js';
 import type { SwimConfig } from '../cluster/membership/config.js';
+import { activeFailpoints } from '../failpoints.js';
 import { FileSystem } from '../fs/filesystem.js';
 import type { Logger } from '../log.js';
 import { componentLogger } from '../log.js';
@@ -154,6 +155,9 @@ export class CairnNode {
   static async start(options: NodeOptions): Promise<CairnNode> {
     const log = options.logger ?? componentLogger('node');
     const host = options.host ?? '127.0.0.1';
+    const broken = activeFailpoints();
+    if (broken.length > 0)
+      log.warn({ failpoints: broken }, 'started with failpoints: this node breaks its contract');
     // A bad exports file is refused before anything starts.
     const exports = options.exportsFile ? loadExports(options.exportsFile) : defaultExports();
     const lock = lockDataDir(options.dataDir);

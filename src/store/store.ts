@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Database, open as openLmdb, type RootDatabase } from 'lmdb';
+import { failpoint } from '../failpoints.js';
 import { componentLogger, type Logger } from '../log.js';
 import { type BlockIO, NodeBlockIO } from './block-io.js';
 import {
@@ -61,6 +62,8 @@ export const DEFAULT_JOURNAL_BYTES = 64 << 20;
 export const DEFAULT_OVERLAY_BYTES = 8 << 20;
 
 const FORMAT_VERSION = 1;
+/** Failpoint (src/failpoints.ts): a broken build that acknowledges durable writes before they are. */
+const ACK_BEFORE_SYNC = failpoint('store.ack-before-sync');
 
 export interface StoreOptions {
   /** The data directory: DIR/meta holds LMDB, DIR/blocks the block files. Created if missing. */
@@ -676,7 +679,7 @@ export class LmdbStore implements Store {
           p.rec = { b: id, n: content.length, h, s: len };
         }),
       );
-      if (w.stable) {
+      if (w.stable && !ACK_BEFORE_SYNC) {
         const dirs = new Set(plans.filter((p) => p.rec.b).map((p) => this.blockDir(p.rec.b as string)));
         await Promise.all([...dirs].map((d) => this.io.syncDir(d)));
       }
@@ -1190,7 +1193,7 @@ export class LmdbStore implements Store {
       // enqueueing, that is this transaction's batch. Read after the commit resolves, it often
       // names the next batch (other callers have queued into it meanwhile), which costs a durable
       // caller a whole extra commit and flush when many are in flight.
-      const flushed = durable ? this.env.flushed.then(noop) : undefined;
+      const flushed = durable && !ACK_BEFORE_SYNC ? this.env.flushed.then(noop) : undefined;
       flushed?.catch(noop);
       let result: T;
       try {
@@ -1317,7 +1320,7 @@ export class LmdbStore implements Store {
       } finally {
         await written;
       }
-      if (stable) await h.datasync();
+      if (stable && !ACK_BEFORE_SYNC) await h.datasync();
     } catch (e) {
       await h.close().catch(noop);
       throw e;

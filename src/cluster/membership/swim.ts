@@ -12,6 +12,7 @@
  */
 
 import { CairnError } from '../../errors.js';
+import { failpoint } from '../../failpoints.js';
 import {
   SWIM_ACK,
   SWIM_ALIVE,
@@ -42,6 +43,8 @@ import {
 import type { Address, Clock, IncarnationStore, Random, Transport } from './env.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+/** Failpoint (src/failpoints.ts): a broken build that skips suspicion. */
+const DEAD_ON_FIRST_MISS = failpoint('membership.dead-on-first-miss');
 const STATE_NAMES: readonly MemberState[] = ['alive', 'suspect', 'dead', 'left'];
 
 export interface MemberView {
@@ -551,7 +554,7 @@ export class Swim {
     if (s === undefined || s !== p.slot) return;
     const st = this.state[s];
     if (st !== SWIM_ALIVE && st !== SWIM_SUSPECT) return;
-    if (this.config.suspicionMult === 0) {
+    if (this.config.suspicionMult === 0 || DEAD_ON_FIRST_MISS) {
       this.declareDead(s, this.inc[s]);
       return;
     }
