@@ -70,6 +70,11 @@ export interface NfsConnectOptions {
   credential?: NfsCredential;
   /** Per-call deadline. Default 30 s. */
   timeoutMs?: number;
+  /**
+   * Send calls in flight again after a reconnection (default true). A history recorder turns it
+   * off: a WRITE resent after the server restarted would take effect twice.
+   */
+  resendOnReconnect?: boolean;
 }
 
 /** Names and paths are bytes on the wire; strings are sent as UTF-8. */
@@ -214,8 +219,9 @@ export class NfsClient {
     this.mountPort = mountPort;
     const credential = toCredential(opts.credential);
     const timeoutMs = opts.timeoutMs ?? 30_000;
-    this.nfsRpc = new TcpRpcClient({ host, port: nfsPort, credential, timeoutMs });
-    this.mountRpc = new TcpRpcClient({ host, port: mountPort, credential, timeoutMs });
+    const resendOnReconnect = opts.resendOnReconnect;
+    this.nfsRpc = new TcpRpcClient({ host, port: nfsPort, credential, timeoutMs, resendOnReconnect });
+    this.mountRpc = new TcpRpcClient({ host, port: mountPort, credential, timeoutMs, resendOnReconnect });
     this.raw = new NFS_V3_Client(this.nfsRpc);
     this.mountRaw = new MOUNT_V3_Client(this.mountRpc);
   }
