@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ClockSkewError, nodeClock, parseClockSkew } from '../clock.js';
 import { isLoopbackAddress } from '../cluster/auth.js';
 import { type SwimConfig, SwimConfigError, swimConfig } from '../cluster/membership/config.js';
 import { CairnNode, type NodeEndpoints } from '../node/node.js';
@@ -27,6 +28,8 @@ A node that listens on other than loopback needs the cluster secret, from --secr
 environment variable CAIRN_CLUSTER_SECRET (at least 16 bytes: openssl rand -hex 32); without one,
 a node that joins nobody keeps membership on 127.0.0.1, and one asked to join refuses to start.
 --swim takes SWIM settings as JSON (docs/MEMBERSHIP.md), e.g. '{"probeInterval":500}'.
+CAIRN_CLOCK_SKEW='offset=+30000,rate=1.05' runs the node's clocks off real time, for fault tests:
+the wall clock shifted by the offset (ms), both clocks running at the rate (src/clock.ts).
 `;
 
 class UsageError extends Error {}
@@ -93,6 +96,7 @@ export async function upMain(argv: string[]): Promise<number> {
     port(values['gossip-port'], '--gossip-port');
     swimConfig(swimSettings(values.swim));
     readSecret(values['secret-file']);
+    parseClockSkew(process.env.CAIRN_CLOCK_SKEW);
     if (values.weight !== undefined && !/^\d+$/.test(values.weight)) {
       throw new UsageError('--weight must be a whole number');
     }
@@ -102,7 +106,8 @@ export async function upMain(argv: string[]): Promise<number> {
       );
     }
   } catch (e) {
-    if (!(e instanceof UsageError) && !(e instanceof TypeError) && !(e instanceof SwimConfigError)) throw e;
+    const expected = [UsageError, TypeError, SwimConfigError, ClockSkewError];
+    if (!expected.some((c) => e instanceof c)) throw e;
     process.stderr.write(`cairn up: ${(e as Error).message}\n${USAGE}`);
     return 2;
   }
@@ -116,6 +121,7 @@ async function runOne(values: Values): Promise<number> {
     rpcbindPort: port(values['rpcbind-port'], '--rpcbind-port'),
     nfsPort: port(values['nfs-port'], '--nfs-port'),
     exportsFile: values.exports,
+    clock: nodeClock(),
     cluster: {
       port: port(values['gossip-port'], '--gossip-port'),
       advertiseHost: values.advertise,

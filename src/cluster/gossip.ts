@@ -17,6 +17,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type NodeClock, systemClock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { componentLogger } from '../log.js';
 import type { CallContext } from '../rpc/context.js';
@@ -106,6 +107,8 @@ export interface GossipOptions {
   adminToken?: string;
   limits?: Partial<GossipLimits>;
   logger?: Logger;
+  /** The node's clocks (src/clock.ts); SWIM's timing runs on its monotonic one. Default: real time. */
+  clock?: NodeClock;
 }
 
 export interface MemberStatus {
@@ -212,7 +215,6 @@ function fileIncarnationStore(dataDir: string, log: Logger): IncarnationStore {
   };
 }
 
-const realClock = { now: () => performance.now() };
 const realRandom = {
   next: () => Math.random(),
   int: (n: number) => Math.floor(Math.random() * n),
@@ -225,6 +227,7 @@ export class GossipNode {
   readonly replicas: number;
   readonly log: Logger;
   readonly rejects: RejectLog;
+  readonly clock: NodeClock;
   private readonly opts: GossipOptions;
   private readonly limits: GossipLimits;
   private readonly book: MemberBook;
@@ -246,6 +249,7 @@ export class GossipNode {
 
   constructor(options: GossipOptions) {
     this.opts = options;
+    this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? componentLogger('membership');
     this.config = swimConfig(options.config);
     this.replicas = options.replicas ?? DEFAULT_REPLICAS;
@@ -271,7 +275,7 @@ export class GossipNode {
       senderAt: (source) => this.addressOwner(source),
     };
     this.opener = new Opener(keys, { self: this.identity.nodeId, directory });
-    const now = () => realClock.now();
+    const now = () => this.clock.monoMs();
     this.rejects = new RejectLog(this.log, now);
     this.book = new MemberBook({
       identity: this.identity,
@@ -321,7 +325,7 @@ export class GossipNode {
     const swim = new Swim({
       id: this.identity.nodeId,
       addr: this.advertised,
-      clock: realClock,
+      clock: { now: () => this.clock.monoMs() },
       random: realRandom,
       transport: { send: (to, packet) => this.send(to, packet) },
       config: this.config,
@@ -399,7 +403,9 @@ export class GossipNode {
     this.timer = null;
     this.armedAt = due;
     if (!Number.isFinite(due)) return;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(due - realClock.now())));
+    // A deadline on a skewed clock comes after real time runs at that clock's rate.
+    const wait = this.clock.realDelay(due - this.clock.monoMs());
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(wait)));
     // Membership never holds a process open by itself: its sockets do while the node runs.
     this.timer.unref();
   }
@@ -413,7 +419,7 @@ export class GossipNode {
     } catch (e) {
       this.log.error({ err: e }, 'membership tick failed');
     }
-    const now = realClock.now();
+    const now = this.clock.monoMs();
     if (now >= this.nextPruneAt) {
       this.nextPruneAt = now + 10_000;
       this.prune();
@@ -718,7 +724,7 @@ export class GossipNode {
   /** This node's view: members, states, health, and ring ownership under the layout of live members. */
   status(): GossipStatus {
     const swim = this.swim;
-    const now = realClock.now();
+    const now = this.clock.monoMs();
     const views = swim.members();
     const live = views.filter((v) => v.state === 'alive' || v.state === 'suspect');
     const ring = this.ringOf(live);

@@ -5,6 +5,7 @@
  * it leaves gracefully on stop.
  */
 import { join } from 'node:path';
+import { type NodeClock, systemClock } from '../clock.js';
 import { isLoopbackAddress } from '../cluster/auth.js';
 import { GossipNode } from '../cluster/gossip.js';
 import type { SwimConfig } from '../cluster/membership/config.js';
@@ -47,6 +48,8 @@ export interface NodeOptions {
   /** Cluster membership; on by default (a node alone is a cluster of one). false: none. */
   cluster?: ClusterOptions | false;
   logger?: Logger;
+  /** The node's clocks (src/clock.ts): file timestamps and membership timing. Default: real time. */
+  clock?: NodeClock;
 }
 
 export interface ClusterOptions {
@@ -169,7 +172,10 @@ export class CairnNode {
       const key = HandleKey.loadOrCreate(lock.path);
       const store = await openStore({ dir: join(lock.path, 'store') });
       cleanup.push(() => store.close());
-      const fs = await FileSystem.open(store);
+      const clock = options.clock ?? systemClock;
+      if (clock.skew.offsetMs !== 0 || clock.skew.rate !== 1)
+        log.warn({ skew: clock.skew }, 'clocks skewed on purpose (CAIRN_CLOCK_SKEW)');
+      const fs = await FileSystem.open(store, { clock: clock.wallMs });
       const roots = new Map<number, number>();
       for (const e of exports.list()) roots.set(e.id, (await fs.ensureDir(e.path)).ino);
 
@@ -227,6 +233,7 @@ export class CairnNode {
           replicas: c.replicas,
           adminToken: c.adminToken,
           logger: log.child({ component: 'membership' }),
+          clock,
         });
         await membership.start();
       }
