@@ -5,8 +5,9 @@
  * it then could not place, and the operations concurrent with that one, each with why it does not
  * help.
  */
-import type { Operation } from './history.js';
-import type { CheckResult, PartitionResult } from './linearizability.js';
+import type { CollectionResult } from './anomalies.js';
+import { isCrash, type Operation } from './history.js';
+import { type CheckResult, type PartitionResult, successorsOf } from './linearizability.js';
 import type { Model } from './models.js';
 
 export interface ExplainOptions {
@@ -28,9 +29,17 @@ export interface Explanation<I, O> {
 
 const interval = (op: Operation): string => `[${op.call}, ${op.outcome === 'open' ? '∞)' : `${op.ret}]`}`;
 
+/** One line for an operation, given what it did: `#id process P what [call, ret]`. */
+export function operationLine(op: Operation, what: string): string {
+  const status = op.outcome === 'ok' ? '' : ` ${op.outcome}`;
+  return `#${op.id} process ${op.process} ${isCrash(op) ? `crash (${op.input.kind})` : what} ${interval(op)}${status}`;
+}
+
 export function describeOperation<S, I, O>(model: Model<S, I, O>, op: Operation<I, O>): string {
-  const what = model.describeOp(op.input, op.outcome === 'ok' ? op.output : undefined);
-  return `#${op.id} process ${op.process} ${what} ${interval(op)}${op.outcome === 'open' ? ' open' : ''}`;
+  return operationLine(
+    op,
+    isCrash(op) ? '' : model.describeOp(op.input, op.outcome === 'ok' ? op.output : undefined),
+  );
 }
 
 /** Explains one partition that is not linearizable; undefined for any other verdict. */
@@ -65,10 +74,10 @@ export function explainPartition<S, I, O>(
     lines.push(`after it the ${model.name} holds ${model.describeState(state)}`);
   }
   const why = (op: Operation<I, O>): string => {
-    const after = model.step(state, op.input, op.outcome === 'ok' ? op.output : undefined);
-    return after === undefined
+    const after = successorsOf(model, state, op);
+    return after.length === 0
       ? `impossible from ${model.describeState(state)}`
-      : `possible (→ ${model.describeState(after)}) but leads to no linearization`;
+      : `possible (→ ${after.map((s) => model.describeState(s)).join(' or ')}) but leads to no linearization`;
   };
   lines.push(`then this operation must take effect by ${by} and cannot:`);
   lines.push(`  ${describeOperation(model, blocked)}: ${why(blocked)}`);
@@ -113,5 +122,32 @@ export function formatResult<S, I, O>(result: CheckResult<S, I, O>, options: Exp
   const parts = [head];
   if (unknown.length > 0) parts.push(`search limit reached on ${unknown.join(', ')}`);
   for (const e of explain(result, options)) parts.push(e.text);
+  return parts.join('\n\n');
+}
+
+/** An operation in an anomaly's explanation: what it did, and its part in the anomaly. */
+export interface Witness {
+  readonly op: Operation;
+  /** What it did, as it concerns the element (ignored for a crash). */
+  readonly what: string;
+  readonly role: string;
+}
+
+/** An anomaly's text: the headline, then one line per operation that shows it. */
+export function anomalyText(headline: string, witnesses: readonly Witness[]): string {
+  return [headline, ...witnesses.map((w) => `  ${operationLine(w.op, w.what)}: ${w.role}`)].join('\n');
+}
+
+/** One text for a set or append check: the verdict, counts, and each anomaly. */
+export function formatCollectionResult(name: string, result: CollectionResult): string {
+  const counts = Object.entries(result.stats)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+  const parts = [`${name}: ${result.valid ? 'valid' : `${result.anomalies.length} anomalies`} (${counts})`];
+  for (const a of result.anomalies) {
+    parts.push(
+      a.more === 0 ? a.text : `${a.text}\n  (and ${a.more} more read${a.more === 1 ? '' : 's'} like it)`,
+    );
+  }
   return parts.join('\n\n');
 }

@@ -64,13 +64,43 @@ export function validateHistory(history: History): void {
   }
 }
 
-/** Splits a history by key, keeping each part in the original order. */
+/**
+ * The key of operations that concern every key: node crashes. The harness records a crash as an
+ * operation on this key, with `call === ret` and outcome `ok`, its input a `CrashInput`.
+ */
+export const CRASH_KEY = '*';
+
+/**
+ * What a crash takes: `kill` is the process dying (kill -9) with the operating system and its
+ * page cache surviving, so nothing written is lost; `power` is the machine stopping, so whatever
+ * was not yet flushed to stable storage may be gone.
+ */
+export type CrashKind = 'power' | 'kill';
+export interface CrashInput {
+  readonly f: 'crash';
+  readonly kind: CrashKind;
+}
+
+export function isCrash(op: Operation): op is Operation<CrashInput> {
+  return op.key === CRASH_KEY && (op.input as { f?: unknown } | null)?.f === 'crash';
+}
+
+/**
+ * Splits a history by key, keeping each part in the original order. Operations on `CRASH_KEY`
+ * go into every part (a crash concerns every key), and are not a part of their own.
+ */
 export function partitionByKey<I, O>(history: History<I, O>): Map<string, Operation<I, O>[]> {
   const parts = new Map<string, Operation<I, O>[]>();
+  const broadcast: Operation<I, O>[] = [];
   for (const op of history) {
+    if (op.key === CRASH_KEY) {
+      broadcast.push(op);
+      for (const part of parts.values()) part.push(op);
+      continue;
+    }
     let part = parts.get(op.key);
     if (part === undefined) {
-      part = [];
+      part = [...broadcast];
       parts.set(op.key, part);
     }
     part.push(op);

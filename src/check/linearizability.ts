@@ -13,8 +13,8 @@
  * linearizable once every completed operation is out of the list; open operations (outcome
  * unknown) have no return event, so they may be linearized anywhere after their call or never.
  */
-import { type History, type Operation, partitionByKey, validateHistory } from './history.js';
-import type { Model } from './models.js';
+import { type History, isCrash, type Operation, partitionByKey, validateHistory } from './history.js';
+import { type Model, type Successors, successorList } from './models.js';
 
 export type Verdict = 'linearizable' | 'not-linearizable' | 'unknown';
 
@@ -59,15 +59,31 @@ export interface CheckResult<S, I, O> {
 
 const NIL = -1;
 
+/** What one operation may lead to from `state`: a crash goes to the model's `crash`, the rest to `step`. */
+function stepOf<S, I, O>(model: Model<S, I, O>, state: S, op: Operation<I, O>): Successors<S> {
+  if (model.crash !== undefined && isCrash(op)) return model.crash(state, op.input.kind);
+  return op.outcome === 'ok'
+    ? model.step(state, op.input, op.output, 'ok')
+    : model.step(state, op.input, undefined, 'open');
+}
+
+/** The states `op` may lead to from `state` (empty when it is impossible there). */
+export function successorsOf<S, I, O>(model: Model<S, I, O>, state: S, op: Operation<I, O>): readonly S[] {
+  return successorList(stepOf(model, state, op));
+}
+
 /** Checks one partition (operations of one key, `fail` ones already removed). */
 export function checkOperations<S, I, O>(
   model: Model<S, I, O>,
   key: string,
-  ops: readonly Operation<I, O>[],
+  allOps: readonly Operation<I, O>[],
   opts: { maxSteps?: number; deadline?: number } = {},
 ): PartitionResult<S, I, O> {
   const maxSteps = opts.maxSteps ?? 5_000_000;
   const deadline = opts.deadline ?? Number.POSITIVE_INFINITY;
+  // A model that ignores crashes would linearize them as no-ops: leave them out.
+  const ops =
+    model.crash === undefined && allOps.some(isCrash) ? allOps.filter((op) => !isCrash(op)) : allOps;
   const n = ops.length;
 
   // Events in time order; on equal times calls come first, so two operations that touch at one
@@ -174,7 +190,9 @@ export function checkOperations<S, I, O>(
   let remaining = completed; // completed operations not yet linearized
 
   // blockedAt: the return entry the walk is stopped at while it tries open operations, else NIL.
-  const stack: { entry: number; state: S; blockedAt: number }[] = [];
+  // alts: every state a nondeterministic step could reach, alt the one being explored.
+  const stack: { entry: number; state: S; blockedAt: number; alts: readonly S[] | undefined; alt: number }[] =
+    [];
   let state = model.init();
   let entry = next[MAIN];
   let blockedAt = NIL;
@@ -192,6 +210,11 @@ export function checkOperations<S, I, O>(
     operations: ops,
     ...extra,
   });
+  /** The first of `alts`, from `from` on, whose (set, state) pair is new; -1 if none. */
+  const firstNew = (alts: readonly S[], from: number): number => {
+    for (let k = from; k < alts.length; k++) if (remember(model.hash(alts[k]))) return k;
+    return -1;
+  };
 
   while (remaining > 0) {
     if (++steps > maxSteps || ((steps & 0xfff) === 0 && Date.now() > deadline)) return result('unknown');
@@ -206,12 +229,22 @@ export function checkOperations<S, I, O>(
     if (candidate) {
       const i = entryOp[entry];
       const op = ops[i];
-      const after = model.step(state, op.input, op.outcome === 'ok' ? op.output : undefined);
+      const after = stepOf(model, state, op);
       if (after !== undefined) {
         flip(i);
-        if (remember(model.hash(after))) {
-          stack.push({ entry, state, blockedAt });
-          state = after;
+        // A deterministic step (the common case) reaches one state; a nondeterministic one takes
+        // the first new state and keeps the others for when the search comes back here.
+        let alts: readonly S[] | undefined;
+        let alt = -1;
+        if (Array.isArray(after)) {
+          alts = after as readonly S[];
+          alt = firstNew(alts, 0);
+        } else if (remember(model.hash(after as S))) {
+          alt = 0;
+        }
+        if (alt >= 0) {
+          stack.push({ entry, state, blockedAt, alts, alt });
+          state = alts === undefined ? (after as S) : alts[alt];
           unlink(entry);
           if (returnOf[i] !== NIL) unlink(returnOf[i]);
           if (op.outcome === 'ok') remaining--;
@@ -232,8 +265,20 @@ export function checkOperations<S, I, O>(
       bestDone = completed - remaining;
       best = { prefix: stack.map((s) => ops[entryOp[s.entry]]), state, blocked: ops[entryOp[blockedAt]] };
     }
-    const top = stack.pop();
+    const top = stack.at(-1);
     if (top === undefined) return result('not-linearizable', { failure: best });
+    if (top.alts !== undefined) {
+      // Another state the same operation could have reached, with the same set linearized.
+      const k = firstNew(top.alts, top.alt + 1);
+      if (k >= 0) {
+        top.alt = k;
+        state = top.alts[k];
+        entry = next[MAIN];
+        blockedAt = NIL;
+        continue;
+      }
+    }
+    stack.pop();
     const j = entryOp[top.entry];
     state = top.state;
     flip(j);

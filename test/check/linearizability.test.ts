@@ -361,7 +361,12 @@ function bruteForce(h: readonly Op[]): boolean {
     const by = Math.min(...pending.filter((o) => o.outcome === 'ok').map((o) => o.ret!));
     for (const o of pending) {
       if (o.call > by) continue;
-      const after = model.step(state, o.input, o.outcome === 'ok' ? o.output : undefined);
+      const after = model.step(
+        state,
+        o.input,
+        o.outcome === 'ok' ? o.output : undefined,
+        o.outcome === 'ok' ? 'ok' : 'open',
+      );
       if (after === undefined) continue;
       done.add(o.id);
       const found = go(after as Value);

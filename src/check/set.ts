@@ -1,0 +1,98 @@
+/**
+ * The set check: a key is a set that clients add unique values to and read whole (a directory
+ * that clients create uniquely named files in, then list). See anomalies.ts for the rules; a read
+ * that lists a value twice is reported too.
+ */
+import {
+  AnomalyLog,
+  type CollectionCheckOptions,
+  type CollectionResult,
+  findAnomalies,
+  type Observation,
+} from './anomalies.js';
+import {
+  type History,
+  HistoryError,
+  isCrash,
+  type Operation,
+  partitionByKey,
+  validateHistory,
+} from './history.js';
+
+export type SetInput = { readonly f: 'add'; readonly value: string } | { readonly f: 'read' };
+/** A read returns the values in the set, in any order; an add returns nothing. */
+export type SetOutput = readonly string[] | undefined;
+
+function kindOf(op: Operation): 'add' | 'read' {
+  const input = op.input as { f?: unknown; value?: unknown } | null;
+  if (input?.f === 'add' && typeof input.value === 'string') return 'add';
+  if (input?.f === 'read') {
+    const out = op.output;
+    if (op.outcome !== 'ok' || (Array.isArray(out) && out.every((v) => typeof v === 'string'))) return 'read';
+    throw new HistoryError(`set read #${op.id} returned ${JSON.stringify(out)}, not a list of strings`);
+  }
+  throw new HistoryError(`operation #${op.id} on set ${JSON.stringify(op.key)} is neither add nor read`);
+}
+
+const show = JSON.stringify;
+
+/**
+ * Checks every set in a history (one per key, crashes on `CRASH_KEY` applying to all): no value
+ * read that was never added, none lost once its add was acknowledged, none gone from a later read
+ * unless a power loss could have taken it before it was durable. Every acknowledged operation on
+ * the node is flushed, in order, so one acknowledged add makes every value seen before it durable.
+ */
+export function checkSet(history: History, options: CollectionCheckOptions = {}): CollectionResult {
+  validateHistory(history);
+  const log = new AnomalyLog(options.maxAnomalies ?? 100);
+  const stats = { keys: 0, 'adds ok': 0, 'adds failed': 0, 'adds open': 0, reads: 0, values: 0, crashes: 0 };
+  stats.crashes = history.filter(isCrash).length;
+  for (const [key, ops] of partitionByKey(history)) {
+    stats.keys++;
+    const writes = new Map<string, Operation[]>();
+    const reads: Observation[] = [];
+    const crashes: Operation[] = [];
+    for (const op of ops) {
+      if (isCrash(op)) {
+        crashes.push(op);
+      } else if (kindOf(op) === 'add') {
+        const value = (op.input as { value: string }).value;
+        const ws = writes.get(value);
+        if (ws === undefined) writes.set(value, [op]);
+        else ws.push(op);
+        stats[op.outcome === 'ok' ? 'adds ok' : op.outcome === 'fail' ? 'adds failed' : 'adds open']++;
+      } else if (op.outcome === 'ok') {
+        stats.reads++;
+        const values = op.output as readonly string[];
+        const present = new Set(values);
+        if (present.size < values.length) {
+          const twice = values.find((v, i) => values.indexOf(v) !== i)!;
+          log.add('duplicate', key, `value ${show(twice)}`, () => ({
+            summary: 'a read lists it twice',
+            witnesses: [{ op, role: 'lists it twice', what: `read → ${values.length} values` }],
+          }));
+        }
+        reads.push({ read: op, present });
+      }
+    }
+    stats.values += writes.size;
+    findAnomalies(
+      {
+        key,
+        writes,
+        reads,
+        crashes,
+        acksFlushEarlier: true,
+        label: (v) => `value ${show(v)}`,
+        describe(op, v) {
+          if ((op.input as SetInput).f === 'add') return `add ${show(v)}`;
+          const values = op.output as readonly string[];
+          return `read → ${values.length} values, ${values.includes(v) ? 'with' : 'without'} ${show(v)}`;
+        },
+      },
+      log,
+    );
+  }
+  const anomalies = log.anomalies();
+  return { valid: anomalies.length === 0, anomalies, stats };
+}
