@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type Database, open as openLmdb, type RootDatabase } from 'lmdb';
 import { failpoint } from '../failpoints.js';
 import { componentLogger, type Logger } from '../log.js';
@@ -253,6 +253,8 @@ export class LmdbStore implements Store {
   /** Where the last read of each recently read file ended, to recognise sequential reads. */
   private readonly lastReadEnd = new Map<FileId, number>();
   private readonly dirs = new Map<string, Promise<void>>();
+  /** The first directory the constructor created on the way to DIR/meta, if any. */
+  private readonly createdFrom: string | undefined;
   private readonly fileQueues = new Map<FileId, Promise<unknown>>();
   private readonly inflight = new Set<Promise<unknown>>();
   private toFree: string[] = [];
@@ -299,7 +301,7 @@ export class LmdbStore implements Store {
     this.headroom = options.headroomBytes ?? DEFAULT_HEADROOM_BYTES;
     this.journalLimit = options.journalBytes ?? DEFAULT_JOURNAL_BYTES;
     this.overlayLimit = options.overlayBytes ?? DEFAULT_OVERLAY_BYTES;
-    mkdirSync(join(options.dir, 'meta'), { recursive: true });
+    this.createdFrom = mkdirSync(join(options.dir, 'meta'), { recursive: true });
     mkdirSync(this.blocksDir, { recursive: true });
     this.journal = new JournalFile(join(options.dir, 'meta', 'journal'));
     this.env = openLmdb({
@@ -354,12 +356,32 @@ export class LmdbStore implements Store {
       this.meta.putSync('clean', false);
     });
     await this.env.flushed;
+    await this.syncOwnNames();
     await this.replayJournal();
     await this.recoverDirty();
     if (!wasClean) await this.sweepOrphans();
     const pending: string[] = [];
     for (const { key } of this.free.getRange({})) pending.push(String(key));
     if (pending.length > 0) this.reap(pending);
+  }
+
+  /**
+   * Makes the store's own names durable — meta/, blocks/, data.mdb and the journal, and the
+   * directories this open created on the way to them — before anything is acknowledged. Without
+   * it a power loss could take the whole store, however much it had acknowledged: nothing else
+   * fsyncs those directories.
+   */
+  private async syncOwnNames(): Promise<void> {
+    const dir = resolve(this.dir);
+    const dirs = [join(dir, 'meta'), dir];
+    const first = this.createdFrom === undefined ? undefined : resolve(this.createdFrom);
+    if (first !== undefined && (dir === first || dir.startsWith(`${first}/`))) {
+      for (let d = dirname(dir); ; d = dirname(d)) {
+        dirs.push(d);
+        if (d === dirname(first)) break;
+      }
+    }
+    for (const d of dirs) await this.io.syncDir(d);
   }
 
   /** Closes LMDB after a failed init. */
