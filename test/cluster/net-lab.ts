@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StatusJson } from '../../src/cli/status.js';
+import type { SwimConfig } from '../../src/cluster/membership/config.js';
 import { type Netns, withNetns } from '../support/netns.js';
 import type { SpawnedProcess } from '../support/process.js';
 import { withTempDir } from '../support/tmp.js';
@@ -27,12 +28,29 @@ export interface LabNode {
   info?: NodeInfo;
 }
 
+export interface LabOptions {
+  /** Environment of every node process, over the test's own (CAIRN_LOG_LEVEL=warn by default). */
+  env?: NodeJS.ProcessEnv;
+  /** SWIM settings of every node; default TEST_SWIM. */
+  swim?: Partial<SwimConfig>;
+  /** Called with each line a node process writes to stderr (its JSON log), as it arrives. */
+  onLog?: (node: number, line: string) => void;
+}
+
+export interface StartOptions {
+  /** Environment of this start, over the lab's. */
+  env?: NodeJS.ProcessEnv;
+  /** Membership addresses to join through; default node 1's (none for node 1 itself). */
+  seeds?: readonly string[];
+}
+
 export interface Lab {
   bridge: Netns;
   nodes: LabNode[];
   dir: string;
   secretFile: string;
-  start(i: number): Promise<NodeInfo>;
+  /** Starts node i's process (again); resolves once it prints where it serves. */
+  start(i: number, options?: StartOptions): Promise<NodeInfo>;
   /** `cairn status --json` run inside node i's namespace, against its loopback admin port. */
   status(i: number): Promise<StatusJson>;
   iptables(i: number, args: string[]): Promise<void>;
@@ -45,7 +63,26 @@ async function nest<T>(labels: string[], acc: Netns[], fn: (all: Netns[]) => Pro
   return withNetns(labels[0], (ns) => nest(labels.slice(1), [...acc, ns], fn));
 }
 
-export async function withLab<T>(n: number, label: string, fn: (lab: Lab) => Promise<T>): Promise<T> {
+/** Hands each complete line of a stream to `fn`. */
+function eachLine(stream: NodeJS.ReadableStream | null, fn: (line: string) => void): void {
+  let partial = '';
+  stream?.on('data', (chunk: string | Buffer) => {
+    partial += chunk.toString();
+    let nl = partial.indexOf('\n');
+    while (nl >= 0) {
+      fn(partial.slice(0, nl));
+      partial = partial.slice(nl + 1);
+      nl = partial.indexOf('\n');
+    }
+  });
+}
+
+export async function withLab<T>(
+  n: number,
+  label: string,
+  fn: (lab: Lab) => Promise<T>,
+  options: LabOptions = {},
+): Promise<T> {
   return withTempDir(label, (dir) =>
     nest([`${label}-br`, ...Array.from({ length: n }, (_, i) => `${label}-${i + 1}`)], [], async (all) => {
       const [bridge, ...spaces] = all;
@@ -81,7 +118,7 @@ export async function withLab<T>(n: number, label: string, fn: (lab: Lab) => Pro
         nodes,
         dir,
         secretFile,
-        async start(i) {
+        async start(i, o = {}) {
           const node = nodes[i];
           const args = [
             process.execPath,
@@ -100,10 +137,14 @@ export async function withLab<T>(n: number, label: string, fn: (lab: Lab) => Pro
             '--secret-file',
             secretFile,
             '--swim',
-            JSON.stringify(TEST_SWIM),
+            JSON.stringify(options.swim ?? TEST_SWIM),
           ];
-          if (i > 0) args.push('--join', nodes[0].addr);
-          node.proc = node.ns.spawn(args, { env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' } });
+          for (const seed of o.seeds ?? (i > 0 ? [nodes[0].addr] : [])) args.push('--join', seed);
+          node.proc = node.ns.spawn(args, {
+            env: { ...process.env, CAIRN_LOG_LEVEL: 'warn', ...options.env, ...o.env },
+          });
+          const onLog = options.onLog;
+          if (onLog) eachLine(node.proc.child.stderr, (line) => onLog(i, line));
           node.info = await nodeInfo(node.proc);
           return node.info;
         },
