@@ -646,7 +646,9 @@ function restore(path: string, m: Mask, at: number, old: Buffer, oldSize: number
       written += e - s;
     }
     const zerosFrom = Math.max(at + old.length, oldSize);
-    for (const [s, e] of m.free(zerosFrom, Math.min(end, size))) writeAll(fd, Buffer.alloc(e - s), s);
+    const zerosTo = Math.min(end, size);
+    if (zerosFrom < zerosTo)
+      for (const [s, e] of m.free(zerosFrom, zerosTo)) writeAll(fd, Buffer.alloc(e - s), s);
     return written;
   } finally {
     closeSync(fd);
