@@ -147,7 +147,9 @@ export function findAnomalies(s: Subject, log: AnomalyLog): void {
   const firstRead = new Map<string, Operation>(); // the read that returned first showing each element
   for (const o of byRet) for (const e of o.present) if (!firstRead.has(e)) firstRead.set(e, o.read);
   /** The acknowledgement after which the element is durable, if any. */
+  const durable = new Map<string, Operation | undefined>();
   const durableBy = (e: string): Operation | undefined => {
+    if (durable.has(e)) return durable.get(e);
     let best = acked.get(e);
     const seen = firstRead.get(e);
     if (seen !== undefined && acks.length > 0) {
@@ -156,6 +158,7 @@ export function findAnomalies(s: Subject, log: AnomalyLog): void {
       const j = suffixMin[i];
       if (j >= 0 && (best === undefined || acks[j].ret! < best.ret!)) best = acks[j];
     }
+    durable.set(e, best);
     return best;
   };
 

@@ -82,8 +82,8 @@ export function checkOperations<S, I, O>(
   const maxSteps = opts.maxSteps ?? 5_000_000;
   const deadline = opts.deadline ?? Number.POSITIVE_INFINITY;
   // A model that ignores crashes would linearize them as no-ops: leave them out.
-  const ops =
-    model.crash === undefined && allOps.some(isCrash) ? allOps.filter((op) => !isCrash(op)) : allOps;
+  const crashAware = model.crash !== undefined;
+  const ops = !crashAware && allOps.some(isCrash) ? allOps.filter((op) => !isCrash(op)) : allOps;
   const n = ops.length;
 
   // Events in time order; on equal times calls come first, so two operations that touch at one
@@ -229,7 +229,12 @@ export function checkOperations<S, I, O>(
     if (candidate) {
       const i = entryOp[entry];
       const op = ops[i];
-      const after = stepOf(model, state, op);
+      const after =
+        crashAware && isCrash(op)
+          ? model.crash!(state, op.input.kind)
+          : isOpen[i]
+            ? model.step(state, op.input, undefined, 'open')
+            : model.step(state, op.input, op.output, 'ok');
       if (after !== undefined) {
         flip(i);
         // A deterministic step (the common case) reaches one state; a nondeterministic one takes
