@@ -6,6 +6,11 @@
  * (reads that must see everything acknowledged), then hands the whole history, with the node
  * crashes in it, to the workload's `check`.
  *
+ * Each workload is a module test/nemesis/workloads/NAME.ts exporting `create(): Workload`; the
+ * harness loads it by NAME (`--workloads registers,sets`) in the runner, which runs it, and in the
+ * parent, which checks it. State a workload keeps between setup, run and final lives in the object
+ * `create` returns; `check` runs in another process and sees only the history.
+ *
  * Histories use src/check's shapes (docs/CHECKER.md). Keys start with the node's name
  * (`n1/reg/3`): each node serves its own store, so each node's part of a history is checked on
  * its own, with that node's crashes (key '*', input { f: 'crash', kind }) in it.
@@ -58,10 +63,18 @@ export interface CheckReport {
 
 export interface Workload {
   readonly name: string;
+  /**
+   * Optional: before any fault, what `run` needs (directories, files). Nothing here is recorded;
+   * the harness starts the faults once every workload's setup has resolved.
+   */
+  setup?(ctx: WorkloadContext): Promise<void>;
   /** Drives operations until ctx.signal aborts. Must record every operation it invokes. */
   run(ctx: WorkloadContext): Promise<void>;
   /** After every fault is healed and nodes are up: the reads that must see every acknowledged write. */
   final(ctx: WorkloadContext): Promise<void>;
-  /** Checks this workload's operations (and the crashes) in the history. */
+  /**
+   * Checks a history: this workload's operations on one node and that node's crashes. The harness
+   * calls it once per node and merges the reports.
+   */
   check(history: History): CheckReport;
 }

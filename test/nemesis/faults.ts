@@ -1,0 +1,188 @@
+/**
+ * Injecting and healing the faults of a schedule (schedule.ts) on a running cluster, in real time.
+ * Each fault is injected at its planned time once its nodes are free, held, and healed; a crash
+ * (kill -9 or power loss) is handed to `onCrash` with its history time, for the checker. When
+ * `stop` aborts, no further fault starts and those held are healed at once.
+ *
+ * Partitions and loss are iptables rules inside the nodes' namespaces, each removed exactly on
+ * heal, so faults on different nodes never touch each other's rules.
+ */
+import type { CrashKind } from '../../src/check/index.js';
+import { CLIENT_IP, type Cluster, type ClusterNode } from './cluster.js';
+import { CLIENT, describeFault, type Endpoint, type FaultKind, type PlannedFault } from './schedule.js';
+import { pause } from './workloads/session.js';
+
+export interface FaultRecord {
+  readonly n: number;
+  readonly kind: FaultKind;
+  readonly description: string;
+  /** Milliseconds after the schedule started, as planned and as injected. */
+  readonly plannedAt: number;
+  injectedAt?: number;
+  healedAt?: number;
+  /** What went wrong injecting or healing it. */
+  error?: string;
+}
+
+export interface ScheduleHooks {
+  onCrash(node: ClusterNode, kind: CrashKind, t: number): void;
+  /** A node did not come back: a finding, not a harness failure. */
+  onFinding(text: string): void;
+  log(line: string): void;
+}
+
+type Heal = () => Promise<void>;
+
+/** An iptables rule in one node's namespace, deleted as it was added. */
+interface Rule {
+  readonly node: ClusterNode;
+  readonly spec: readonly string[];
+}
+
+async function addRules(cluster: Cluster, rules: readonly Rule[]): Promise<Heal> {
+  const added: Rule[] = [];
+  const heal = async () => {
+    for (const r of added.splice(0)) await cluster.iptables(r.node, ['-D', ...r.spec]);
+  };
+  try {
+    for (const r of rules) {
+      await cluster.iptables(r.node, ['-A', ...r.spec]);
+      added.push(r);
+    }
+  } catch (e) {
+    await heal().catch(() => {});
+    throw e;
+  }
+  return heal;
+}
+
+/** The rule that drops packets from `from` to `to`: at the receiving node, or leaving for the client. */
+function drop(cluster: Cluster, from: Endpoint, to: Endpoint): Rule {
+  const ip = (e: Endpoint) => (e === CLIENT ? CLIENT_IP : cluster.nodes[e].ip);
+  if (to !== CLIENT) return { node: cluster.nodes[to], spec: ['INPUT', '-s', ip(from), '-j', 'DROP'] };
+  return { node: cluster.nodes[from], spec: ['OUTPUT', '-d', CLIENT_IP, '-j', 'DROP'] };
+}
+
+function cutBetween(cluster: Cluster, a: readonly number[], b: readonly number[]): Rule[] {
+  return a.flatMap((x) => b.flatMap((y) => [drop(cluster, x, y), drop(cluster, y, x)]));
+}
+
+/** Starts the node; a node that does not come back is a finding (and the error of its fault). */
+async function restart(cluster: Cluster, node: ClusterNode, hooks: ScheduleHooks): Promise<void> {
+  try {
+    await cluster.start(node);
+  } catch (e) {
+    hooks.onFinding(`${node.name} did not restart: ${(e as Error).message}`);
+    throw e;
+  }
+}
+
+/** Stops the node cleanly; if it had to be killed, that is a crash the history must hold. */
+async function stopClean(cluster: Cluster, node: ClusterNode, hooks: ScheduleHooks): Promise<void> {
+  const killedAt = await cluster.stop(node);
+  if (killedAt !== undefined) {
+    hooks.onCrash(node, 'kill', killedAt);
+    hooks.log(`${node.name} ignored SIGTERM and was killed`);
+  }
+}
+
+async function inject(cluster: Cluster, f: PlannedFault, hooks: ScheduleHooks): Promise<Heal> {
+  const node = cluster.nodes[f.nodes[0]];
+  switch (f.kind) {
+    case 'kill':
+      hooks.onCrash(node, 'kill', await cluster.kill(node));
+      return () => restart(cluster, node, hooks);
+    case 'power': {
+      const { at, report } = await cluster.powerCut(node, f.cutSeed);
+      hooks.onCrash(node, 'power', at);
+      hooks.log(
+        `${node.name} lost power: ${report.writesReverted} writes undone, ${report.writesKept} kept, ` +
+          `${report.filesRemoved} files removed, ${report.entriesRestored} names restored`,
+      );
+      return () => restart(cluster, node, hooks);
+    }
+    case 'pause':
+      cluster.pause(node);
+      return async () => cluster.resume(node);
+    case 'partition-client':
+      return addRules(cluster, [drop(cluster, CLIENT, node.index), drop(cluster, node.index, CLIENT)]);
+    case 'partition-halves':
+    case 'partition-bridge':
+      return addRules(cluster, cutBetween(cluster, f.sides![0], f.sides![1]));
+    case 'partition-oneway':
+      return addRules(cluster, [drop(cluster, f.from!, f.to!)]);
+    case 'loss': {
+      const random = [
+        '-m',
+        'statistic',
+        '--mode',
+        'random',
+        '--probability',
+        String(f.probability),
+        '-j',
+        'DROP',
+      ];
+      return addRules(cluster, [
+        { node, spec: ['INPUT', '-i', 'eth0', ...random] },
+        { node, spec: ['OUTPUT', '-o', 'eth0', ...random] },
+      ]);
+    }
+    case 'skew':
+      await stopClean(cluster, node, hooks);
+      node.env = { CAIRN_CLOCK_SKEW: f.skew! };
+      await restart(cluster, node, hooks);
+      return async () => {
+        await stopClean(cluster, node, hooks);
+        node.env = {};
+        await restart(cluster, node, hooks);
+      };
+    case 'disk-full':
+      await cluster.fillDisk(node);
+      return () => cluster.freeDisk(node);
+  }
+}
+
+/**
+ * Runs the schedule until it ends or `stop` aborts, then heals what is held; resolves with the
+ * record of every fault started, once all are healed.
+ */
+export async function runSchedule(
+  cluster: Cluster,
+  plan: readonly PlannedFault[],
+  stop: AbortSignal,
+  hooks: ScheduleHooks,
+): Promise<FaultRecord[]> {
+  const start = performance.now();
+  const elapsed = () => Math.round(performance.now() - start);
+  const name = (e: Endpoint) => (e === CLIENT ? 'client' : cluster.nodes[e].name);
+  const holding = new Map<number, Promise<void>>();
+  const records: FaultRecord[] = [];
+  const running: Promise<void>[] = [];
+  const stopped = new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve()));
+  for (const f of plan) {
+    await pause(f.at - elapsed(), stop);
+    await Promise.race([Promise.all(f.nodes.map((i) => holding.get(i))), stopped]);
+    if (stop.aborted) break;
+    const rec: FaultRecord = { n: f.n, kind: f.kind, description: describeFault(f, name), plannedAt: f.at };
+    records.push(rec);
+    const task = (async () => {
+      let heal: Heal | undefined;
+      try {
+        heal = await inject(cluster, f, hooks);
+        rec.injectedAt = elapsed();
+        hooks.log(`+${(rec.injectedAt / 1000).toFixed(1)}s fault ${f.n} ${rec.description}`);
+        await pause(f.holdMs, stop);
+        await heal();
+        rec.healedAt = elapsed();
+        hooks.log(`+${(rec.healedAt / 1000).toFixed(1)}s healed ${f.n}`);
+      } catch (e) {
+        rec.error = (e as Error).message;
+        hooks.log(`fault ${f.n} (${rec.description}) went wrong: ${rec.error}`);
+      }
+    })();
+    for (const i of f.nodes) holding.set(i, task);
+    running.push(task);
+  }
+  await Promise.all(running);
+  return records;
+}

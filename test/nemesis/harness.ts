@@ -1,0 +1,221 @@
+/**
+ * One storage nemesis run: a cluster (cluster.ts), the workload runner in the client namespace
+ * (runner.ts), the seeded fault schedule (schedule.ts, faults.ts) while the workloads run, then
+ * every fault healed, every node serving, the final reads, and each workload's check on each
+ * node's part of the history.
+ */
+import { join } from 'node:path';
+import type { SpawnedProcess } from '../support/process.js';
+import { historyNow, NemesisError } from './base.js';
+import { type Cluster, withCluster } from './cluster.js';
+import { type FaultRecord, runSchedule } from './faults.js';
+import { HistoryCollector, type RunnerMessage } from './history.js';
+import type { RunnerConfig } from './runner.js';
+import { type FaultKind, type PlannedFault, planSchedule } from './schedule.js';
+import type { CheckReport } from './workload.js';
+import { loadWorkload } from './workloads/index.js';
+
+export interface NemesisOptions {
+  readonly seed: number;
+  readonly durationMs: number;
+  /** Default 3. */
+  readonly nodes?: number;
+  /** Default registers and sets. */
+  readonly workloads?: readonly string[];
+  /** Default every kind the node count allows. */
+  readonly faults?: readonly FaultKind[];
+  /** Nodes started broken on purpose (src/failpoints.ts). */
+  readonly failpoints?: readonly string[];
+  /** How long an operation may take before it is recorded open. Default 3000 ms. */
+  readonly opTimeoutMs?: number;
+  readonly meanGapMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface NemesisReport {
+  readonly seed: number;
+  readonly durationMs: number;
+  readonly nodes: number;
+  readonly workloads: readonly string[];
+  readonly failpoints: readonly string[];
+  readonly plan: readonly PlannedFault[];
+  readonly faults: readonly FaultRecord[];
+  /** One per workload, merged over the nodes. */
+  readonly checks: readonly CheckReport[];
+  /** What went wrong with Cairn beyond the checks: a node that died on its own, or did not restart. */
+  readonly findings: readonly string[];
+  readonly operations: Readonly<Record<string, number>>;
+  /** Every check valid and no finding. */
+  readonly valid: boolean;
+}
+
+const RUNNER = join(import.meta.dirname, 'runner.js');
+
+/** Merges one workload's per-node reports: invalid if any is, unknown if any is and none invalid. */
+export function mergeReports(workload: string, parts: readonly CheckReport[]): CheckReport {
+  const stats: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.stats)) stats[k] = (stats[k] ?? 0) + v;
+  const valid = parts.some((p) => p.valid === false)
+    ? false
+    : parts.some((p) => p.valid === 'unknown')
+      ? 'unknown'
+      : true;
+  return { workload, valid, stats, violations: parts.flatMap((p) => p.violations) };
+}
+
+/** The runner's messages, parsed line by line as they come; `on` sees each. */
+function listen(runner: SpawnedProcess, on: (m: RunnerMessage) => void): void {
+  let partial = '';
+  runner.child.stdout?.on('data', (chunk: string) => {
+    partial += chunk;
+    for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      if (line.trim() !== '') on(JSON.parse(line) as RunnerMessage);
+    }
+  });
+}
+
+/** Restores every node to health: no rules, no ballast, no pause, no skew, running. */
+async function healAll(cluster: Cluster, onCrash: (node: string, t: number) => void, findings: string[]) {
+  for (const node of cluster.nodes) {
+    if (node.paused && node.running) cluster.resume(node);
+    for (const chain of ['INPUT', 'OUTPUT']) await cluster.iptables(node, ['-F', chain]);
+    await cluster.freeDisk(node);
+    if (Object.keys(node.env).length > 0 && node.running) {
+      const killedAt = await cluster.stop(node);
+      if (killedAt !== undefined) onCrash(node.name, killedAt);
+    }
+    node.env = {};
+    if (!node.running) {
+      try {
+        await cluster.start(node);
+      } catch (e) {
+        findings.push(`${node.name} did not start after the faults were healed: ${(e as Error).message}`);
+      }
+    }
+  }
+}
+
+export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
+  const log = o.log ?? (() => {});
+  const nodes = o.nodes ?? 3;
+  const workloadNames = o.workloads ?? ['registers', 'sets'];
+  const workloads = await Promise.all(workloadNames.map(loadWorkload));
+  const plan = planSchedule({
+    seed: o.seed,
+    durationMs: o.durationMs,
+    nodes,
+    kinds: o.faults,
+    meanGapMs: o.meanGapMs,
+  });
+  const history = new HistoryCollector(historyNow());
+  const findings: string[] = [];
+  const started = performance.now();
+  const stamp = () => `+${((performance.now() - started) / 1000).toFixed(1)}s`;
+
+  const faults = await withCluster(
+    {
+      nodes,
+      // The layer logs every write's old bytes: only when a power loss is planned.
+      powerLoss: plan.some((f) => f.kind === 'power'),
+      failpoints: o.failpoints,
+      log,
+      onUnexpectedExit: (node, status, output) => {
+        // It died by itself: a crash like kill -9 as far as the data goes, and a bug.
+        history.crash(node.name, 'kill', historyNow());
+        findings.push(
+          `${node.name} exited on its own (code ${status.code}, signal ${status.signal})\n${output}`,
+        );
+        log(`${stamp()} ${node.name} exited on its own (code ${status.code}, signal ${status.signal})`);
+      },
+    },
+    async (cluster) => {
+      const config: RunnerConfig = {
+        nodes: cluster.targets(),
+        workloads: workloadNames,
+        seed: o.seed,
+        opTimeoutMs: o.opTimeoutMs ?? 3000,
+      };
+      const runner = cluster.client.spawn([process.execPath, RUNNER, JSON.stringify(config)], {
+        name: 'runner',
+        env: { ...process.env, CAIRN_LOG_LEVEL: 'silent' },
+      });
+      const phases = new Map<string, () => void>();
+      const reached = (phase: 'ready' | 'ran' | 'done') =>
+        new Promise<void>((resolve, reject) => {
+          phases.set(phase, resolve);
+          void runner.exited.then((s) => {
+            reject(
+              new NemesisError(
+                `the workload runner exited (code ${s.code}) before '${phase}'\n${runner.describeOutput()}`,
+              ),
+            );
+          });
+        });
+      const ready = reached('ready');
+      const ran = reached('ran');
+      const done = reached('done');
+      // Unobserved until awaited: a runner that dies early must not make an unhandled rejection.
+      for (const p of [ready, ran, done]) p.catch(() => {});
+      let runnerError: string | undefined;
+      listen(runner, (m) => {
+        if (m.type === 'log') log(`${stamp()} ${m.w}: ${m.line}`);
+        else if (m.type === 'error') runnerError = m.message;
+        else if (m.type === 'ready' || m.type === 'ran' || m.type === 'done') phases.get(m.type)?.();
+        else history.take(m);
+      });
+      try {
+        await ready;
+        log(`${stamp()} workloads ready; ${plan.length} faults planned over ${o.durationMs} ms`);
+        const stopper = new AbortController();
+        const stop = stopper.signal;
+        const timer = setTimeout(() => stopper.abort(), o.durationMs);
+        const [records] = await Promise.all([
+          runSchedule(cluster, plan, stop, {
+            onCrash: (node, kind, t) => history.crash(node.name, kind, t),
+            onFinding: (text) => findings.push(text),
+            log,
+          }),
+          // The workloads run for the whole duration, even past the last fault.
+          new Promise((resolve) => stop.addEventListener('abort', resolve)),
+        ]);
+        clearTimeout(timer);
+        runner.signal('SIGUSR1');
+        await ran;
+        await healAll(cluster, (node, t) => history.crash(node, 'kill', t), findings);
+        log(`${stamp()} every fault healed; final reads`);
+        runner.signal('SIGUSR2');
+        await done;
+        await runner.exited;
+        return records;
+      } catch (e) {
+        if (runnerError) throw new NemesisError(`the workload runner failed: ${runnerError}`, { cause: e });
+        throw e;
+      } finally {
+        await runner.stop('SIGKILL');
+      }
+    },
+  );
+  history.closePending();
+
+  const checks = workloads.map((w) =>
+    mergeReports(
+      w.name,
+      Array.from({ length: nodes }, (_, i) => w.check(history.part(w.name, `n${i + 1}`))),
+    ),
+  );
+  return {
+    seed: o.seed,
+    durationMs: o.durationMs,
+    nodes,
+    workloads: workloadNames,
+    failpoints: o.failpoints ?? [],
+    plan,
+    faults,
+    checks,
+    findings,
+    operations: history.counts(),
+    valid: findings.length === 0 && checks.every((c) => c.valid === true),
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * What an NFS workload's client process needs: one connection of its own, made with a deadline
+ * and given up after any call whose outcome is unknown, and the recording of one operation from
+ * invocation to outcome.
+ *
+ * The connection never resends a call after it reconnects: a WRITE resent to a node that
+ * restarted in between would take effect twice, once before and once after whatever other
+ * clients did meanwhile, which no history of single effects can show.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { isNfsError, NfsClient } from '../../../src/nfs/client.js';
+import type { CallOptions } from '../../../src/rpc/index.js';
+import { NemesisError } from '../base.js';
+import type { NodeTarget, WorkloadContext } from '../workload.js';
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export async function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => {});
+}
+
+async function connectWithin(target: NodeTarget, timeoutMs: number): Promise<NfsClient> {
+  let abandoned = false;
+  const attempt = NfsClient.connect({
+    host: target.host,
+    nfsPort: target.nfsPort,
+    mountPort: target.nfsPort,
+    timeoutMs,
+    resendOnReconnect: false,
+  });
+  // A SYN dropped by a partition would keep connect() waiting for minutes.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NemesisError(`connecting to ${target.name} timed out`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([attempt, late]);
+  } catch (e) {
+    abandoned = true;
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    attempt.then(
+      (c) => {
+        if (abandoned) void c.close();
+      },
+      () => {},
+    );
+  }
+}
+
+/** One client process's connection to one node. */
+export class Session {
+  private current: NfsClient | undefined;
+
+  constructor(
+    readonly target: NodeTarget,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * A connected client, connecting (again, spaced out) while the node cannot be reached;
+   * undefined once `signal` aborts first.
+   */
+  async client(signal?: AbortSignal): Promise<NfsClient | undefined> {
+    let wait = 50;
+    while (this.current === undefined) {
+      if (signal?.aborted) return undefined;
+      try {
+        this.current = await connectWithin(this.target, this.timeoutMs);
+      } catch {
+        await pause(wait, signal);
+        wait = Math.min(wait * 2, 1000);
+      }
+    }
+    return this.current;
+  }
+
+  /** Drops the connection: a call on it may still be in flight, or it may be stuck in a partition. */
+  reset(): void {
+    const c = this.current;
+    this.current = undefined;
+    void c?.close().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    const c = this.current;
+    this.current = undefined;
+    await c?.close().catch(() => {});
+  }
+}
+
+export type Ending = { outcome: 'ok'; output?: unknown } | { outcome: 'fail' } | { outcome: 'open' };
+
+/** The NFS status an error carries, or undefined for anything else (a timeout, a lost connection). */
+export function nfsStatus(e: unknown): string | undefined {
+  return isNfsError(e) ? e.code : undefined;
+}
+
+/**
+ * How a change that answered with an error ended. Only a full disk proves that nothing changed
+ * (docs/CONSISTENCY.md: NFS3ERR_NOSPC "changes nothing"); any other error may have come after the
+ * change was made (visible, then its flush failed), and no answer at all proves nothing.
+ */
+export function changeEnding(e: unknown): Ending {
+  return nfsStatus(e) === 'NFS3ERR_NOSPC' ? { outcome: 'fail' } : { outcome: 'open' };
+}
+
+/** A read changes nothing, whatever happened to it. */
+export function readEnding(_e: unknown): Ending {
+  return { outcome: 'fail' };
+}
+
+/**
+ * Records one operation: waits for a connection (nothing is invoked if `ctx.signal` aborts
+ * first), invokes, runs `call` within the operation timeout, and records its output or what
+ * `onError` makes of its error. A connection that gave no answer is dropped. Returns the ending,
+ * or undefined if nothing was invoked.
+ */
+export async function operate(
+  ctx: WorkloadContext,
+  session: Session,
+  process: string,
+  key: string,
+  input: unknown,
+  call: (client: NfsClient, options: CallOptions) => Promise<unknown>,
+  onError: (e: unknown) => Ending,
+): Promise<Ending | undefined> {
+  const client = await session.client(ctx.signal);
+  if (client === undefined) return undefined;
+  const id = ctx.recorder.invoke(process, key, input);
+  let ending: Ending;
+  try {
+    ending = { outcome: 'ok', output: await call(client, { timeoutMs: ctx.opTimeoutMs }) };
+  } catch (e) {
+    ending = onError(e);
+    if (!isNfsError(e)) session.reset();
+  }
+  if (ending.outcome === 'ok') ctx.recorder.ok(id, ending.output);
+  else if (ending.outcome === 'fail') ctx.recorder.fail(id);
+  else ctx.recorder.open(id);
+  return ending;
+}
