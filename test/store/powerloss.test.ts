@@ -12,8 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { SeededRandom } from '../../src/random.js';
 import { type CutReport, type PowerLossLayer, parseLog, powerLossLayer } from '../support/powerloss/index.js';
 import type { StoreReport } from '../support/powerloss/store-report.js';
-import { runChecked, runCommand, spawnProcess } from '../support/process.js';
+import { runChecked, runCommand, type SpawnedProcess, spawnProcess } from '../support/process.js';
 import { makeTempDir, removeTempDir } from '../support/tmp.js';
+import { waitUntil } from '../support/wait.js';
 import { loopSize, pattern } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -278,12 +279,48 @@ interface LoopResult {
   reports: CutReport[];
 }
 
+const logRecords = (layer: PowerLossLayer) => parseLog(readFileSync(layer.logPath)).records.length;
+
+/** Whether every thread of `pid` is stopped: a thread in a system call stops only when it returns. */
+function allStopped(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).every((t) => {
+    const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+    return /^[tT]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  });
+}
+
 /**
- * Cycles of: the durable write loop of test/store/child.ts (under the layer when `cut`, with
- * `failpoints`), killed with SIGKILL after a seeded number of acknowledgements, then (when `cut`)
- * the power cut — dropping every unsynced change on even cycles, a seeded subset on odd ones —
- * then a fresh child that opens the store and reports every file. Every write acknowledged in
- * any cycle must be there, whole; nothing else may appear but whole files the loop had begun.
+ * Stops the writer once at least `more` records have joined the log and some change in it is
+ * unsynced, so that the kill lands where there is something to lose: the writer is stopped
+ * (every thread) before the log is judged, and killed stopped.
+ */
+async function killWhenUnsynced(writer: SpawnedProcess, layer: PowerLossLayer, more: number): Promise<void> {
+  let target = logRecords(layer) + more;
+  await waitUntil(
+    'an unsynced change in the log',
+    async () => {
+      const n = logRecords(layer);
+      if (n < target) return false;
+      writer.signal('SIGSTOP');
+      await waitUntil('the writer stopped', async () => allStopped(writer.pid), { intervalMs: 1 });
+      if (layer.unsynced() > 0) return true;
+      writer.signal('SIGCONT');
+      target = n + 1;
+      return false;
+    },
+    { timeoutMs: 90_000, intervalMs: 2 },
+  );
+  writer.signal('SIGKILL');
+  await writer.exited;
+}
+
+/**
+ * Cycles of: the durable write loop of test/store/child.ts under the layer (with `failpoints`),
+ * killed with SIGKILL at a seeded moment after a seeded number of acknowledgements, then (when
+ * `cut`) the power cut — dropping every unsynced change on even cycles, a seeded subset on odd
+ * ones — then a fresh child that opens the store and reports every file. Every write
+ * acknowledged in any cycle must be there, whole; nothing else may appear but whole files the
+ * loop had begun.
  */
 async function powerCutLoop(opts: {
   label: string;
@@ -297,16 +334,15 @@ async function powerCutLoop(opts: {
     const result: LoopResult = { lost: [], anomalies: [], reports: [] };
     const acked = new Set<number>();
     let begun = 0;
-    const layerEnv = opts.cut ? layer.env : {};
     for (let cycle = 0; cycle < opts.cycles; cycle++) {
       const writer = spawnProcess(process.execPath, [storeChild, 'durable-loop', root], {
         name: `durable-loop cycle ${cycle}`,
-        env: { ...process.env, ...layerEnv, CAIRN_FAILPOINTS: opts.failpoints ?? '' },
+        env: { ...process.env, ...layer.env, CAIRN_FAILPOINTS: opts.failpoints ?? '' },
       });
-      const acks = 1 + rng.int(6);
       try {
         await writer.waitForLine('ready', 60_000);
-        await writer.waitForLine(`ack ${acks}`, 90_000);
+        await writer.waitForLine(`ack ${1 + rng.int(5)}`, 90_000);
+        await killWhenUnsynced(writer, layer, rng.int(30));
       } finally {
         writer.signal('SIGKILL');
         await writer.exited;
@@ -320,10 +356,10 @@ async function powerCutLoop(opts: {
         result.reports.push(await layer.cut(cycle % 2 === 1 ? { seed: opts.seed * 1000 + cycle } : {}));
 
       const r = await runCommand(process.execPath, [storeReport, root], {
-        env: { ...process.env, ...layerEnv },
+        env: { ...process.env, ...layer.env },
         timeoutMs: 90_000,
       });
-      assert.equal(r.code, 0, `cycle ${cycle}: the store opens after the cut\n${r.stderr}`);
+      assert.equal(r.code, 0, `cycle ${cycle}: the store opens\n${r.stderr}`);
       const report = JSON.parse(r.stdout) as StoreReport;
       const byN = new Map(report.files.map((f) => [f.n, f]));
       const expected = (n: number) =>
@@ -356,10 +392,16 @@ describe('store under power loss', () => {
     const r = await powerCutLoop({ label: 'store', cycles: 6, seed: 5, cut: true });
     assert.deepEqual(r.lost, []);
     assert.deepEqual(r.anomalies, []);
-    assert.ok(
-      r.reports.some((x) => x.writesReverted + x.filesRemoved > 0),
-      'the cuts undid something: the kills landed while changes were unsynced',
-    );
+    for (const x of r.reports) {
+      const touched =
+        x.writesReverted +
+        x.writesKept +
+        x.filesRemoved +
+        x.dirsRemoved +
+        x.entriesRestored +
+        x.renamesUndone;
+      assert.ok(touched > 0, `every cut found unsynced changes: ${JSON.stringify(x)}`);
+    }
   });
 
   it('catches a build that acknowledges before syncing, which kill -9 alone does not', async () => {

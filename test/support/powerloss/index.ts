@@ -328,6 +328,46 @@ function after(syncs: { index: number; exceptions: Set<bigint> }[], index: numbe
   return false;
 }
 
+/**
+ * The changes in the log, newest first, each either undone, or not: durable, or (seeded mode)
+ * kept by chance though it is a write that was not durable.
+ */
+function decide(
+  records: Rec[],
+  rng: SeededRandom | undefined,
+  keep: number,
+): { r: Rec; undo: boolean; kept: boolean }[] {
+  const cancelled = new Set<bigint>();
+  for (const r of records) if (r.type === 'cancel') cancelled.add(r.of);
+  const cover = new Coverage(records);
+  const out: { r: Rec; undo: boolean; kept: boolean }[] = [];
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i];
+    if (cancelled.has(r.id)) continue;
+    let durable: boolean;
+    switch (r.type) {
+      case 'write':
+        durable = r.dsync || cover.covered(r.ino, i, r.id);
+        break;
+      case 'truncate':
+        durable = cover.covered(r.ino, i, r.id);
+        break;
+      case 'create':
+      case 'unlink':
+        durable = cover.covered(r.dir, i, r.id);
+        break;
+      case 'rename':
+        durable = cover.covered(r.fromDir, i, r.id) && cover.covered(r.toDir, i, r.id);
+        break;
+      default:
+        continue;
+    }
+    const kept = !durable && r.type === 'write' && rng?.chance(keep) === true;
+    out.push({ r, undo: !durable && !kept, kept });
+  }
+  return out;
+}
+
 // ---- the files as they are now
 
 /** Where each inode under the root (or in limbo) is, kept up to date while undoing. */
@@ -484,9 +524,7 @@ export class PowerLossLayer {
    * every change that was not durable, empties the log and limbo, and starts a new "boot".
    */
   async cut(opts: CutOptions = {}): Promise<CutReport> {
-    const { records, tornBytes } = parseLog(
-      existsSync(this.logPath) ? readFileSync(this.logPath) : Buffer.alloc(0),
-    );
+    const { records, tornBytes } = this.readLog();
     const bad = records.filter((r) => r.type === 'unsupported').map((r) => (r as { what: string }).what);
     if (bad.length > 0) {
       throw new PowerLossError(
@@ -505,11 +543,7 @@ export class PowerLossLayer {
       entriesRestored: 0,
       renamesUndone: 0,
     };
-    const cancelled = new Set<bigint>();
-    for (const r of records) if (r.type === 'cancel') cancelled.add(r.of);
-    const cover = new Coverage(records);
     const rng = opts.seed === undefined ? undefined : new SeededRandom(opts.seed);
-    const keep = opts.keep ?? 0.5;
     const names = new Names(this.root, this.limbo);
     const masks = new Map<bigint, Mask>();
     const mask = (ino: bigint) => {
@@ -521,27 +555,21 @@ export class PowerLossLayer {
       return m;
     };
 
-    for (let i = records.length - 1; i >= 0; i--) {
-      const r = records[i];
-      if (cancelled.has(r.id)) continue;
+    for (const { r, undo, kept } of decide(records, rng, opts.keep ?? 0.5)) {
+      if (kept) report.writesKept++;
+      if (!undo) {
+        if (r.type === 'write') mask(r.ino).add(r.off, r.off + r.len);
+        continue;
+      }
       switch (r.type) {
         case 'write': {
-          const m = mask(r.ino);
-          if (r.dsync || cover.covered(r.ino, i, r.id)) {
-            m.add(r.off, r.off + r.len);
-          } else if (rng?.chance(keep)) {
-            m.add(r.off, r.off + r.len);
-            report.writesKept++;
-          } else {
-            const path = names.path(r.ino);
-            if (path === undefined) break;
-            report.bytesReverted += restore(path, m, r.off, r.old, r.oldSize, r.off + r.len);
-            report.writesReverted++;
-          }
+          const path = names.path(r.ino);
+          if (path === undefined) break;
+          report.bytesReverted += restore(path, mask(r.ino), r.off, r.old, r.oldSize, r.off + r.len);
+          report.writesReverted++;
           break;
         }
         case 'truncate': {
-          if (cover.covered(r.ino, i, r.id)) break;
           const path = names.path(r.ino);
           if (path === undefined) break;
           report.bytesReverted += restore(path, mask(r.ino), r.newSize, r.old, r.oldSize, r.newSize);
@@ -549,7 +577,6 @@ export class PowerLossLayer {
           break;
         }
         case 'create': {
-          if (cover.covered(r.dir, i, r.id)) break;
           const dir = names.dir(r.dir, r.dirPath);
           if (dir === undefined) break;
           const path = join(dir, r.name);
@@ -566,7 +593,6 @@ export class PowerLossLayer {
           break;
         }
         case 'unlink': {
-          if (cover.covered(r.dir, i, r.id)) break;
           const dir = names.dir(r.dir, r.dirPath);
           if (dir === undefined) break;
           const path = join(dir, r.name);
@@ -576,7 +602,6 @@ export class PowerLossLayer {
           break;
         }
         case 'rename': {
-          if (cover.covered(r.fromDir, i, r.id) && cover.covered(r.toDir, i, r.id)) break;
           const fromDir = names.dir(r.fromDir, r.fromPath);
           const toDir = names.dir(r.toDir, r.toPath);
           if (fromDir === undefined || toDir === undefined) break;
@@ -597,6 +622,19 @@ export class PowerLossLayer {
     for (const name of readdirSync(this.limbo)) unlinkSync(join(this.limbo, name));
     this.newBoot();
     return report;
+  }
+
+  /**
+   * How many changes a cut now would undo (dropping everything not durable). Reads the log and
+   * changes nothing: with the process stopped (SIGSTOP), a caller can pick a moment to cut at
+   * which something is at stake.
+   */
+  unsynced(): number {
+    return decide(this.readLog().records, undefined, 0).filter((d) => d.undo).length;
+  }
+
+  private readLog(): { records: Rec[]; tornBytes: number } {
+    return parseLog(existsSync(this.logPath) ? readFileSync(this.logPath) : Buffer.alloc(0));
   }
 
   private bringBack(names: Names, kind: number, mode: number, limboName: string, path: string): void {
