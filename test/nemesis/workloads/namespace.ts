@@ -1,0 +1,222 @@
+/**
+ * Namespace: per directory (the key, n1/ns/D), several processes race on a few names with
+ * GUARDED creates (of which exactly one may succeed), EXCLUSIVE creates each retried with its own
+ * verifier (a retry must answer the file the first attempt made), UNCHECKED creates, renames and
+ * removes, against lookups. Checked for linearizability against namespaceModel, wrapped in
+ * powerLossModel: every change here is a metadata change, flushed before it is acknowledged
+ * (docs/CONSISTENCY.md), so a power loss may take only what no client was told had happened.
+ *
+ * A file's id is its fileid and a digest of its handle: the fileid alone could come back for
+ * another file if a power loss took the create that had it (the counter is stored with the
+ * change), while the handle carries a generation that differs.
+ *
+ * Every call goes over a connection that never resends after reconnecting (session.ts): a
+ * GUARDED create or a REMOVE resent to a node that restarted would be executed a second time and
+ * answer NFS3ERR_EXIST or NFS3ERR_NOENT for its own first execution — the NFSv3 caveat
+ * docs/CONSISTENCY.md names — which would read as a violation. A call without an answer is open.
+ */
+import { createHash } from 'node:crypto';
+import {
+  checkLinearizable,
+  explain,
+  type History,
+  isCrash,
+  type NamespaceInput,
+  type NamespaceOutput,
+  namespaceModel,
+  powerLossModel,
+} from '../../../src/check/index.js';
+import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
+import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
+import { changeEnding, type Ending, nfsStatus, operate, pause, Session } from './session.js';
+
+const DIRS_PER_NODE = 2;
+const PROCESSES_PER_DIR = 3;
+/** Few names, so that operations on one name often overlap. */
+const NAMES = ['a', 'b', 'c'];
+const THINK_MS = 20;
+
+/** The file behind a reply: its fileid and a digest of its handle (see above). */
+export function fileId(o: { fh: nfs_fh3; attributes?: { fileid: bigint } }): string {
+  const digest = createHash('sha256').update(o.fh.data).digest('hex').slice(0, 8);
+  return `${o.attributes?.fileid ?? '?'}:${digest}`;
+}
+
+interface Dir {
+  readonly key: string;
+  readonly node: NodeTarget;
+  readonly fh: nfs_fh3;
+}
+
+async function setupNode(ctx: WorkloadContext, node: NodeTarget): Promise<Dir[]> {
+  const session = new Session(node, 30_000);
+  try {
+    const c = (await session.client())!;
+    const root = await c.mount(node.exportPath);
+    const mkdir = async (parent: nfs_fh3, name: string): Promise<nfs_fh3> =>
+      (
+        await c.mkdir(parent, name).catch(async (e: unknown) => {
+          if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
+          return c.lookup(parent, name);
+        })
+      ).fh;
+    const top = await mkdir(root, 'ns');
+    // A run's directories are its own, empty at the start, as the model's are.
+    const run = await mkdir(top, `r${ctx.random.int(1 << 30).toString(36)}`);
+    const dirs: Dir[] = [];
+    for (let d = 0; d < DIRS_PER_NODE; d++)
+      dirs.push({ key: `${node.name}/ns/${d}`, node, fh: await mkdir(run, `d${d}`) });
+    return dirs;
+  } finally {
+    await session.close();
+  }
+}
+
+/** The next operation of one process; `lastExclusive` is its latest EXCLUSIVE create, to retry. */
+function choose(ctx: WorkloadContext, lastExclusive: NamespaceInput | undefined): NamespaceInput {
+  const name = () => NAMES[ctx.random.int(NAMES.length)];
+  const x = ctx.random.next();
+  if (x < 0.25) return { f: 'create', name: name(), mode: 'guarded' };
+  if (x < 0.4) {
+    if (lastExclusive !== undefined && ctx.random.next() < 0.5) return lastExclusive;
+    const verf = Array.from({ length: 8 }, () => ctx.random.int(256).toString(16).padStart(2, '0')).join('');
+    return { f: 'create', name: name(), mode: 'exclusive', verf };
+  }
+  if (x < 0.45) return { f: 'create', name: name(), mode: 'unchecked' };
+  if (x < 0.6) return { f: 'remove', name: name() };
+  if (x < 0.75) {
+    const from = name();
+    const others = NAMES.filter((n) => n !== from);
+    return { f: 'rename', from, to: others[ctx.random.int(others.length)] };
+  }
+  return { f: 'lookup', name: name() };
+}
+
+/** Runs `input` on `dir`; the answers the model reads, or the error as the server gave it. */
+async function perform(
+  ctx: WorkloadContext,
+  session: Session,
+  process: string,
+  dir: Dir,
+  input: NamespaceInput,
+): Promise<Ending | undefined> {
+  const named = (o: { fh: nfs_fh3; attributes?: { fileid: bigint } }): NamespaceOutput => ({ id: fileId(o) });
+  return operate(
+    ctx,
+    session,
+    process,
+    dir.key,
+    input,
+    async (c, o): Promise<NamespaceOutput> => {
+      switch (input.f) {
+        case 'create':
+          if (input.mode === 'exclusive')
+            return named(
+              await c.create(
+                dir.fh,
+                input.name,
+                { mode: 'EXCLUSIVE', verifier: Buffer.from(input.verf!, 'hex') },
+                o,
+              ),
+            );
+          return named(
+            await c.create(
+              dir.fh,
+              input.name,
+              { mode: input.mode === 'guarded' ? 'GUARDED' : 'UNCHECKED' },
+              o,
+            ),
+          );
+        case 'remove':
+          await c.remove(dir.fh, input.name, o);
+          return 'ok';
+        case 'rename':
+          await c.rename(dir.fh, input.from, dir.fh, input.to, o);
+          return 'ok';
+        case 'lookup':
+          return named(await c.lookup(dir.fh, input.name, o));
+      }
+    },
+    (e): Ending => {
+      const status = nfsStatus(e);
+      if (status === 'NFS3ERR_EXIST' && input.f === 'create') return { outcome: 'ok', output: 'exist' };
+      if (status === 'NFS3ERR_NOENT' && input.f !== 'create') return { outcome: 'ok', output: 'noent' };
+      // A lookup changes nothing, whatever went wrong with it.
+      return input.f === 'lookup' ? { outcome: 'fail' } : changeEnding(e);
+    },
+  );
+}
+
+async function client(ctx: WorkloadContext, dir: Dir, p: number): Promise<void> {
+  const session = new Session(dir.node, ctx.opTimeoutMs);
+  const process = `${dir.key}#${p}`;
+  let lastExclusive: NamespaceInput | undefined;
+  try {
+    while (!ctx.signal.aborted) {
+      const input = choose(ctx, lastExclusive);
+      if (input.f === 'create' && input.mode === 'exclusive') lastExclusive = input;
+      if ((await perform(ctx, session, process, dir, input)) === undefined) break;
+      await pause(ctx.random.next() * 2 * THINK_MS, ctx.signal);
+    }
+  } finally {
+    await session.close();
+  }
+}
+
+/** Counts of operations by kind and outcome, for the report. */
+function countOperations(history: History): Record<string, number> {
+  const stats: Record<string, number> = {};
+  for (const op of history) {
+    const input = op.input as NamespaceInput | { f: 'crash' };
+    const what = isCrash(op) ? 'crash' : input.f === 'create' ? `create ${input.mode}` : input.f;
+    const name = `${what} ${op.outcome}`;
+    stats[name] = (stats[name] ?? 0) + 1;
+  }
+  return stats;
+}
+
+export function create(): Workload {
+  let dirs: Dir[] = [];
+  return {
+    name: 'namespace',
+    async setup(ctx) {
+      dirs = (await Promise.all(ctx.nodes.map((n) => setupNode(ctx, n)))).flat();
+    },
+    async run(ctx) {
+      await Promise.all(
+        dirs.flatMap((d) => Array.from({ length: PROCESSES_PER_DIR }, (_, p) => client(ctx, d, p))),
+      );
+    },
+    async final(ctx) {
+      // Every name looked up once more in every directory, now that the faults are healed.
+      await Promise.all(
+        dirs.map(async (d) => {
+          const session = new Session(d.node, ctx.opTimeoutMs);
+          try {
+            for (const name of NAMES) {
+              let done = false;
+              for (let attempt = 0; attempt < 20 && !done; attempt++) {
+                const e = await perform(ctx, session, `${d.key}#final`, d, { f: 'lookup', name });
+                done = e?.outcome === 'ok';
+                if (!done) await pause(500);
+              }
+              if (!done) ctx.log(`namespace: no final lookup of ${name} in ${d.key} succeeded`);
+            }
+          } finally {
+            await session.close();
+          }
+        }),
+      );
+    },
+    check(history): CheckReport {
+      const result = checkLinearizable(powerLossModel(namespaceModel()), history, { timeoutMs: 120_000 });
+      const keys = new Set(history.filter((op) => !isCrash(op)).map((op) => op.key));
+      return {
+        workload: 'namespace',
+        valid: result.verdict === 'linearizable' ? true : result.verdict === 'unknown' ? 'unknown' : false,
+        stats: { keys: keys.size, ...countOperations(history), 'search steps': result.steps },
+        violations: explain(result).map((e) => e.text),
+      };
+    },
+  };
+}
