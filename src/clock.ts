@@ -110,7 +110,7 @@ export function skewedClock(skew: ClockSkew = NO_SKEW, base: BaseClocks = REAL):
       const w = base.wallMs();
       return w + offsetMs + (w - wall0) * (rate - 1);
     },
-    monoMs: () => mono0 + (base.monoMs() - mono0) * rate,
+    monoMs: rate === 1 ? base.monoMs : () => mono0 + (base.monoMs() - mono0) * rate,
     realDelay: (ms) => ms / rate,
   };
 }

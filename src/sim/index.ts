@@ -2,8 +2,9 @@
 
 export { type Random, SeededRandom } from '../random.js';
 export { ChordCluster, type ChordClusterOptions, type ChordMsg, ChordPeer } from './chord.js';
+export { SimDisk } from './disk.js';
 export { EventHeap, type Scheduled } from './heap.js';
-export { SwimCluster, type SwimClusterOptions, SwimDriver } from './membership.js';
+export { INCARNATION_KEY, SwimCluster, type SwimClusterOptions, SwimDriver } from './membership.js';
 export {
   type Address,
   type Cut,
@@ -16,6 +17,7 @@ export {
   type NetStats,
   type NodeStatus,
   type ProcessFactory,
+  SIM_EPOCH_MS,
   type SimEnv,
   SimNode,
   type SimProcess,

@@ -4,6 +4,8 @@
  * membership tests and `npm run bench -- membership`. The driver here is the whole of what a real
  * node's driver does too: call `receive`, call `tick` at `nextDeadline()`, re-arm.
  */
+
+import type { ClockSkew } from '../clock.js';
 import type { swim_packet } from '../cluster/gen/membership.js';
 import type { SwimConfig } from '../cluster/membership/config.js';
 import { idKey, type MembershipEvent, Swim } from '../cluster/membership/swim.js';
@@ -11,6 +13,9 @@ import { decodePacket, encodePacket } from '../cluster/membership/wire.js';
 import { SeededRandom } from '../random.js';
 import type { NetworkOptions } from './network.js';
 import { type SimEnv, type SimProcess, Simulator } from './simulator.js';
+
+/** Where a node's incarnation lives on its simulated disk. */
+export const INCARNATION_KEY = 'incarnation';
 
 /** Drives one core from the simulator's timers: one timer, armed at the core's next deadline. */
 export class SwimDriver implements SimProcess<swim_packet> {
@@ -49,8 +54,12 @@ export interface SwimClusterOptions {
   network?: NetworkOptions;
   /** Encode and decode every packet with the generated XDR codec (exact bytes; slower). */
   wire?: boolean;
-  /** Nodes keep their incarnation on their simulated disk across restarts. */
-  persistIncarnation?: boolean;
+  /**
+   * Nodes keep their incarnation on their simulated disk across restarts: written and synced
+   * before it is gossiped, as a real node's file is (fsync). 'unsynced' writes without syncing:
+   * a broken store, which a power loss (`crash(i, { powerLoss: true })`) takes back.
+   */
+  persistIncarnation?: boolean | 'unsynced';
   /**
    * 'join': every node joins through node 0 (and the two after it), as a fresh cluster does.
    * 'converged': every node starts knowing every other as alive (for large N, where N joins
@@ -106,11 +115,14 @@ export class SwimCluster {
     return this.sim.node(this.addrs[i]).status !== 'crashed';
   }
 
-  crash(i: number): void {
-    this.sim.crash(this.addrs[i]);
+  /** Kills node i's process; with `powerLoss`, its disk also loses every write it had not synced. */
+  crash(i: number, opts: { powerLoss?: boolean } = {}): void {
+    this.sim.crash(this.addrs[i], opts);
   }
 
-  restart(i: number): void {
+  /** Starts node i again; with `skew`, its clocks run off from then on (undefined: as before). */
+  restart(i: number, opts: { skew?: ClockSkew } = {}): void {
+    if (opts.skew) this.sim.setSkew(this.addrs[i], opts.skew);
     this.sim.restart(this.addrs[i]);
   }
 
@@ -171,9 +183,11 @@ export class SwimCluster {
     const o = this.options;
     const store = o.persistIncarnation
       ? {
-          load: () => env.disk.get('incarnation') as number | undefined,
+          load: () => env.disk.get(INCARNATION_KEY) as number | undefined,
           save: (n: number) => {
-            env.disk.set('incarnation', n);
+            env.disk.set(INCARNATION_KEY, n);
+            // The core gossips the new incarnation as soon as this returns: it must be durable by then.
+            if (o.persistIncarnation !== 'unsynced') env.disk.sync(INCARNATION_KEY);
           },
         }
       : undefined;
@@ -188,7 +202,8 @@ export class SwimCluster {
     });
     if (o.onEvent) {
       const cb = o.onEvent;
-      swim.on((e) => cb(i, env.clock.now(), e));
+      // Virtual time, not the node's clock, which may be skewed.
+      swim.on((e) => cb(i, this.sim.now(), e));
     }
     const driver = new SwimDriver(env, swim);
     if (bootstrap) {

@@ -10,21 +10,30 @@
  * check that.
  */
 
+import { type ClockSkew, NO_SKEW, skewedClock } from '../clock.js';
 import { SeededRandom } from '../random.js';
+import { SimDisk } from './disk.js';
 import { EventHeap } from './heap.js';
 import { type Address, type Cut, NetworkModel, type NetworkOptions } from './network.js';
 
 /** The environment one node's process sees. Structurally what the protocol cores ask for. */
 export interface SimEnv<M> {
   readonly address: Address;
-  readonly clock: { now(): number };
+  /**
+   * The node's monotonic clock (`now`) and wall clock (`wallMs`), on virtual time, running at
+   * the node's skew (`Simulator.setSkew`) as CAIRN_CLOCK_SKEW makes a real node's run.
+   */
+  readonly clock: { now(): number; wallMs(): number };
   readonly random: SeededRandom;
   readonly transport: { send(to: Address, message: M): void };
-  /** Runs `fn` at virtual time `at` (not before the node is running again, if it is paused). */
+  /**
+   * Runs `fn` when the node's clock reads `at` (not before the node is running again, if it is
+   * paused). A node whose clock runs at rate r waits (at − now) / r of virtual time.
+   */
   setTimer(at: number, fn: () => void): number;
   clearTimer(id: number): void;
-  /** Survives crashes and restarts, as a data directory does. */
-  readonly disk: Map<string, unknown>;
+  /** Survives crashes and restarts, as a data directory does; only what was synced survives a power loss. */
+  readonly disk: SimDisk;
   /** How many times this node has been started (1 on the first start). */
   readonly generation: number;
 }
@@ -60,6 +69,9 @@ export interface SimulatorOptions<M> {
 
 export type NodeStatus = 'running' | 'paused' | 'crashed';
 
+/** The wall clock at virtual time 0 (2025-01-01T00:00:00Z): a fixed date, so runs repeat. */
+export const SIM_EPOCH_MS = 1_735_689_600_000;
+
 interface Timer {
   id: number;
   fn: () => void;
@@ -77,7 +89,9 @@ export class SimNode<M> {
   /** Bumped on every crash: timers and sends of a dead incarnation of the process are void. */
   epoch = 0;
   generation = 0;
-  readonly disk = new Map<string, unknown>();
+  readonly disk = new SimDisk();
+  /** The clock skew the process gets at its next start (a process's clock is set when it starts). */
+  skew: ClockSkew = NO_SKEW;
   readonly random: SeededRandom;
   /** Timers that came due while paused, in due order; run first on resume (Node runs timers before I/O). */
   readonly dueWhilePaused: Timer[] = [];
@@ -190,11 +204,15 @@ export class Simulator<M> {
     return node;
   }
 
-  /** Kills a node's process at once: its timers die, messages to it are lost; its disk stays. */
-  crash(address: Address): void {
+  /**
+   * Kills a node's process at once: its timers die, messages to it are lost; its disk stays, all
+   * of it after a crash of the process, only what was synced after a power loss.
+   */
+  crash(address: Address, opts: { powerLoss?: boolean } = {}): void {
     const n = this.node(address);
+    if (opts.powerLoss) n.disk.powerLoss();
     if (n.status === 'crashed') return;
-    this.note(`crash ${address}`);
+    this.note(`crash ${address}${opts.powerLoss ? ' (power loss)' : ''}`);
     n.status = 'crashed';
     n.epoch++;
     n.process = undefined;
@@ -208,6 +226,11 @@ export class Simulator<M> {
     const n = this.node(address);
     if (n.status !== 'crashed') throw new Error(`sim: restart of ${address}, which is ${n.status}`);
     this.start(n);
+  }
+
+  /** Sets the clock skew a node's process gets from its next start (restart it to apply). */
+  setSkew(address: Address, skew: ClockSkew): void {
+    this.node(address).skew = skew;
   }
 
   /** Stops a node as SIGSTOP does: no timers run and nothing is received; messages queue. */
@@ -295,16 +318,21 @@ export class Simulator<M> {
     n.generation++;
     const epoch = n.epoch;
     this.note(`start ${n.address} #${n.generation}`);
+    const clock = skewedClock(n.skew, { wallMs: () => SIM_EPOCH_MS + this.time, monoMs: () => this.time });
     const env: SimEnv<M> = {
       address: n.address,
-      clock: { now: () => this.time },
+      clock: { now: clock.monoMs, wallMs: clock.wallMs },
       random: n.random,
       transport: { send: (to, message) => this.send(n, epoch, to, message) },
       setTimer: (at, fn) => {
         const timer: Timer = { id: this.nextTimerId++, fn, epoch };
         if (n.epoch !== epoch) return timer.id;
         n.timers.set(timer.id, timer);
-        this.queue.push({ at: Math.max(at, this.time), seq: this.seq++, kind: Kind.Timer, node: n, timer });
+        const due =
+          n.skew.rate === 1
+            ? Math.max(at, this.time)
+            : this.time + Math.max(0, clock.realDelay(at - clock.monoMs()));
+        this.queue.push({ at: due, seq: this.seq++, kind: Kind.Timer, node: n, timer });
         return timer.id;
       },
       clearTimer: (id) => {

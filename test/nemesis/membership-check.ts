@@ -251,7 +251,11 @@ class World {
   readonly running: boolean[];
   /** Running or paused: a process that will read what reaches it. */
   readonly present: boolean[];
-  readonly paused: boolean[];
+  /**
+   * Running, and back long enough (`rejoinMs`) for the others to hold it live again: only such a
+   * node is picked to relay a probe (a restarted one has to rejoin first, a resumed one to refute).
+   */
+  readonly helper: boolean[];
   private readonly blocked: boolean[];
 
   constructor(
@@ -259,16 +263,18 @@ class World {
     cuts: readonly Cut[],
     downs: readonly Down[],
     t: number,
+    rejoinMs: number,
   ) {
     this.running = new Array(n).fill(true);
     this.present = new Array(n).fill(true);
-    this.paused = new Array(n).fill(false);
+    this.helper = new Array(n).fill(true);
     this.blocked = new Array(n * n).fill(false);
     for (const d of downs) {
-      if (d.start > t || t >= d.end) continue;
+      if (d.start > t || t >= d.end + rejoinMs) continue;
+      this.helper[d.node] = false;
+      if (t >= d.end) continue;
       this.running[d.node] = false;
-      if (d.kind === 'pause') this.paused[d.node] = true;
-      else this.present[d.node] = false;
+      if (d.kind !== 'pause') this.present[d.node] = false;
     }
     for (const c of cuts) {
       if (c.start > t || t >= c.end) continue;
@@ -288,7 +294,7 @@ class World {
     if (!this.running[s]) return false;
     if (this.link(x, s) && this.link(s, x)) return true;
     for (let h = 0; h < this.n; h++) {
-      if (h === x || h === s || !this.running[h]) continue;
+      if (h === x || h === s || !this.helper[h]) continue;
       if (this.link(x, h) && this.link(h, s) && this.link(s, h) && this.link(h, x)) return true;
     }
     return false;
@@ -321,14 +327,13 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
 
   // Epochs: stretches during which the same cuts and the same processes are in force.
   const times = new Set<number>([0]);
-  for (const x of [...cuts, ...downs]) {
-    for (const v of [x.start, x.end]) if (Number.isFinite(v) && v >= 0 && v < t.end) times.add(v);
-  }
-  const starts = [...times].sort((a, c) => a - c);
+  for (const x of cuts) for (const v of [x.start, x.end]) times.add(v);
+  for (const d of downs) for (const v of [d.start, d.end, d.end + b.refuteMs]) times.add(v);
+  const starts = [...times].filter((v) => Number.isFinite(v) && v >= 0 && v < t.end).sort((a, c) => a - c);
   const epochs = starts.map((a, i) => ({
     a,
     b: starts[i + 1] ?? t.end,
-    world: new World(n, cuts, downs, a),
+    world: new World(n, cuts, downs, a, b.refuteMs),
   }));
 
   // Each stretch during which x cannot probe s, by epoch.
@@ -380,13 +385,7 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
       if (was === e.state) continue;
       if (e.state === 'dead') {
         deathsSeen++;
-        if (until[e.subject * n + e.observer] < e.at) {
-          const why = views.at(e.observer, e.subject, e.at - 1) ?? 'unknown';
-          deaths.push(
-            `${secs(e.at)}: ${nodeName(e.observer)} declared ${nodeName(e.subject)} dead (it held it ${why}); ` +
-              `${nodeName(e.subject)} was reachable from it and nothing entitled it to that: ${faultsAt(e.at, t.faults)}`,
-          );
-        }
+        if (until[e.subject * n + e.observer] < e.at) deaths.push(unentitled(e, current));
       } else if (e.state === 'left') {
         const ok = stopped.some((d) => d.node === e.subject && d.start <= e.at && e.at <= d.end + b.graceMs);
         if (!ok)
@@ -398,7 +397,24 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
   };
 
   const threshold = b.minSuspicionMs - b.refuteMs;
+  let current = epochs[0];
+  /** Why a death was not legitimate, with the evidence. */
+  const unentitled = (e: ViewEvent, epoch: (typeof epochs)[number]): string => {
+    const [o, s] = [nodeName(e.observer), nodeName(e.subject)];
+    const held = views.at(e.observer, e.subject, e.at - 1e-6) ?? 'unknown';
+    const run = runAt[epochs.indexOf(epoch)][e.observer * n + e.subject];
+    let why: string;
+    if (run)
+      why =
+        `${o} could not probe ${s} only from ${secs(run.start)} to ${secs(run.end)}, ` +
+        `shorter than ${secs(threshold)} (minimum suspicion less the time to refute), and held it ${held} when that began`;
+    else if (!epoch.world.running[e.subject])
+      why = `${s} was stopped, but ${o} cannot have heard so from anyone entitled to say it`;
+    else why = `${o} could probe ${s} (directly or through a helper), and no node that could not had told it`;
+    return `${secs(e.at)}: ${o} declared ${s} dead (it held it ${held}): ${why}. In force: ${faultsAt(e.at, t.faults)}`;
+  };
   epochs.forEach((e, i) => {
+    current = e;
     // Views as they were when this epoch began (events at its first instant come after its causes).
     applyUntil(e.a, false);
     const w = e.world;
@@ -455,10 +471,12 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
     if (f.kind !== 'kill' && f.kind !== 'isolate') continue;
     const victim = f.node!;
     const end = Math.min(f.end, t.end);
+    // Observers must stay up while detection is due; what happens to them later is another fault's.
+    const due = Math.min(end, f.start + b.detectionMs);
     const observers: number[] = [];
     for (let o = 0; o < n; o++) {
       if (o === victim || views.at(o, victim, f.start) !== 'alive') continue;
-      if (downs.some((d) => d.node === o && d.start < end && d.end > f.start)) continue;
+      if (downs.some((d) => d.node === o && d.start < due && d.end > f.start)) continue;
       observers.push(o);
     }
     const base = { fault: f.id, kind: f.kind, victim, observers: observers.length };

@@ -64,7 +64,12 @@ export interface ScheduleOptions {
   nodes: number;
   /** Fault kinds to draw from; default all. */
   kinds?: readonly FaultKind[];
+  /** The range a loss fault's probability is drawn from; default LOSS_RANGE. */
+  loss?: readonly [number, number];
 }
+
+/** Loss SWIM with indirect probes must ride out without a single false death. */
+export const LOSS_RANGE: readonly [number, number] = [0.04, 0.12];
 
 const span = (r: SeededRandom, lo: number, hi: number) => lo + r.int(hi - lo + 1);
 
@@ -142,7 +147,8 @@ export function membershipSchedule(o: ScheduleOptions): Fault[] {
       const [a, b] = halves(rNet, live);
       f = { kind, at: t, duration: span(rNet, 5000, 8000), sides: rNet.chance(0.5) ? [a, b] : [b, a] };
     } else {
-      const loss = Math.round((0.04 + rNet.next() * 0.08) * 1000) / 1000;
+      const [lo, hi] = o.loss ?? LOSS_RANGE;
+      const loss = Math.round((lo + rNet.next() * (hi - lo)) * 1000) / 1000;
       f = { kind, at: t, duration: span(rNet, 5000, 9000), loss };
     }
     if (f.at + f.duration > o.durationMs) break;

@@ -48,6 +48,8 @@ export interface MembershipNemesisOptions {
   log?: (line: string) => void;
   /** Fault kinds to draw from; default all (membership-schedule.ts). */
   kinds?: readonly FaultKind[];
+  /** The range of a loss fault's probability; default LOSS_RANGE (membership-schedule.ts). */
+  loss?: readonly [number, number];
 }
 
 const EVENT_STATES: Record<string, MemberState> = {
@@ -98,12 +100,7 @@ function cutsOf(f: Fault, n: number): { from: number[]; to: number[] }[] {
 export async function runMembershipNemesis(opts: MembershipNemesisOptions): Promise<MembershipReport> {
   const n = opts.nodes ?? 5;
   const log = opts.log ?? (() => {});
-  const schedule = membershipSchedule({
-    seed: opts.seed,
-    durationMs: opts.durationMs,
-    nodes: n,
-    kinds: opts.kinds,
-  });
+  const schedule = membershipSchedule({ ...opts, nodes: n });
   const bounds = nemesisBounds(NEMESIS_SWIM, n);
   const raw: RawEvent[] = [];
   let t0 = Number.NaN;
