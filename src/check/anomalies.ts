@@ -48,28 +48,28 @@ export interface CollectionCheckOptions {
   maxAnomalies?: number;
 }
 
-/** What one completed read showed. */
+/** What one completed read showed, elements named by their index in `Subject.writes`. */
 export interface Observation {
   readonly read: Operation;
-  readonly present: ReadonlySet<string>;
+  readonly present: readonly number[] | Int32Array;
   /** Elements it showed wrongly (reported on their own): neither present nor missing. */
-  readonly unknown?: ReadonlySet<string>;
+  readonly unknown?: readonly number[];
 }
 
-/** One key's operations, in the shape the rules need. */
+/** One key's operations, in the shape the rules need. Elements are numbered from 0. */
 export interface Subject {
   readonly key: string;
-  /** Per element, the operations that would put it in place (failed ones too). */
-  readonly writes: ReadonlyMap<string, readonly Operation[]>;
+  /** Per element, the operations that would put it in place (failed ones too; maybe none). */
+  readonly writes: readonly (readonly Operation[])[];
   readonly reads: readonly Observation[];
   /** Crash operations, in time order. */
   readonly crashes: readonly Operation[];
   /** An acknowledged write makes every element seen before its call durable (see above). */
   readonly acksFlushEarlier: boolean;
   /** How the text names an element. */
-  label(element: string): string;
+  label(element: number): string;
   /** What an operation did, as it concerns `element`. */
-  describe(op: Operation, element: string): string;
+  describe(op: Operation, element: number): string;
 }
 
 /** Collects anomalies, one per (kind, key, element), counting repeats. */
@@ -118,47 +118,53 @@ const isPower = (op: Operation): boolean => isCrash(op) && op.input.kind === 'po
 
 /** Applies the three shared rules to one key. */
 export function findAnomalies(s: Subject, log: AnomalyLog): void {
-  const { key } = s;
+  const { key, writes } = s;
+  const n = writes.length;
   const reads = [...s.reads].sort((a, b) => a.read.call - b.read.call || a.read.id - b.read.id);
-  const byRet = [...s.reads].sort((a, b) => a.read.ret! - b.read.ret! || a.read.id - b.read.id);
+  const byRet = reads.map((_, i) => i).sort((a, b) => reads[a].read.ret! - reads[b].read.ret! || a - b);
   const power = s.crashes.filter(isPower);
   const kills = s.crashes.filter((c) => !isPower(c));
 
-  // Each element's earliest acknowledgement, and the elements in that order.
-  const acked = new Map<string, Operation>();
-  for (const [e, ws] of s.writes) {
-    for (const w of ws) if (w.outcome === 'ok' && (acked.get(e)?.ret ?? Infinity) > w.ret!) acked.set(e, w);
+  // Per element: the earliest call of a write that did not fail, and the earliest acknowledgement.
+  const earliestCall = new Float64Array(n).fill(Infinity);
+  const acked: (Operation | undefined)[] = new Array(n);
+  for (let e = 0; e < n; e++) {
+    for (const w of writes[e]) {
+      if (w.outcome === 'fail') continue;
+      earliestCall[e] = Math.min(earliestCall[e], w.call);
+      if (w.outcome === 'ok' && (acked[e] === undefined || acked[e]!.ret! > w.ret!)) acked[e] = w;
+    }
   }
-  const ackOrder = [...acked.entries()].sort((a, b) => a[1].ret! - b[1].ret!);
-  // Every acknowledged write by call time, with the earliest return from there on: the first
-  // acknowledgement of a write invoked after t is suffixMin[lowerBound(t')] for t' just after t.
+  const ackOrder: number[] = [];
+  for (let e = 0; e < n; e++) if (acked[e] !== undefined) ackOrder.push(e);
+  ackOrder.sort((a, b) => acked[a]!.ret! - acked[b]!.ret!);
+
+  // Every acknowledged write by call time, with the index of the earliest return from there on.
   const acks = s.acksFlushEarlier
-    ? [...s.writes.values()]
+    ? writes
         .flat()
         .filter((w) => w.outcome === 'ok')
         .sort((a, b) => a.call - b.call)
     : [];
-  const suffixMin: number[] = new Array(acks.length + 1);
+  const suffixMin = new Int32Array(acks.length + 1);
   suffixMin[acks.length] = -1;
   for (let i = acks.length - 1; i >= 0; i--) {
     const j = suffixMin[i + 1];
     suffixMin[i] = j >= 0 && acks[j].ret! <= acks[i].ret! ? j : i;
   }
-  const firstRead = new Map<string, Operation>(); // the read that returned first showing each element
-  for (const o of byRet) for (const e of o.present) if (!firstRead.has(e)) firstRead.set(e, o.read);
+  // The read that returned first showing each element.
+  const firstSeen: (Operation | undefined)[] = new Array(n);
+  for (const i of byRet) for (const e of reads[i].present) firstSeen[e] ??= reads[i].read;
   /** The acknowledgement after which the element is durable, if any. */
-  const durable = new Map<string, Operation | undefined>();
-  const durableBy = (e: string): Operation | undefined => {
-    if (durable.has(e)) return durable.get(e);
-    let best = acked.get(e);
-    const seen = firstRead.get(e);
+  const durableBy = (e: number): Operation | undefined => {
+    let best = acked[e];
+    const seen = firstSeen[e];
     if (seen !== undefined && acks.length > 0) {
       let i = lowerBound(acks, (w) => w.call, seen.ret!);
       while (i < acks.length && acks[i].call <= seen.ret!) i++;
       const j = suffixMin[i];
       if (j >= 0 && (best === undefined || acks[j].ret! < best.ret!)) best = acks[j];
     }
-    durable.set(e, best);
     return best;
   };
 
@@ -166,54 +172,63 @@ export function findAnomalies(s: Subject, log: AnomalyLog): void {
   for (const o of reads) {
     const r = o.read;
     for (const e of o.present) {
-      const ws = s.writes.get(e) ?? [];
-      if (ws.some((w) => w.outcome !== 'fail' && w.call <= r.ret!)) continue;
+      if (earliestCall[e] <= r.ret!) continue;
       log.add('never-written', key, s.label(e), () => {
-        const failed = ws.find((w) => w.outcome === 'fail');
-        const later = ws.find((w) => w.call > r.ret!);
+        const failed = writes[e].find((w) => w.outcome === 'fail');
+        const later = writes[e].find((w) => w.outcome !== 'fail' && w.call > r.ret!);
         const witnesses: Witness[] = [{ op: r, role: 'shows it', what: s.describe(r, e) }];
-        if (failed !== undefined) {
-          witnesses.push({ op: failed, role: 'failed: it never took effect', what: s.describe(failed, e) });
-        } else if (later !== undefined) {
+        if (later !== undefined) {
           witnesses.push({
             op: later,
             role: 'invoked only after that read returned',
             what: s.describe(later, e),
           });
+        } else if (failed !== undefined) {
+          witnesses.push({ op: failed, role: 'failed: it never took effect', what: s.describe(failed, e) });
         }
         const summary =
-          failed !== undefined
-            ? 'a read shows it although its write failed'
-            : later !== undefined
-              ? 'a read shows it before it was written'
+          later !== undefined
+            ? 'a read shows it before it was written'
+            : failed !== undefined
+              ? 'a read shows it although its write failed'
               : 'a read shows it and nothing wrote it';
         return { summary, witnesses };
       });
     }
   }
 
-  // Lost and disappeared, sweeping reads by call time. `latest` holds, per element, the read with
+  // Lost and disappeared, sweeping reads by call time. `known` marks, per read, the elements it
+  // showed rightly or wrongly (anything else it misses). `latest` holds, per element, the read with
   // the latest call among those that showed it and returned before the current read began: the
   // narrowest window for a crash to fall in.
-  const latest = new Map<string, Operation>();
+  const words = (n + 31) >>> 5;
+  const known = new Uint32Array(words);
+  const latest = new Int32Array(n).fill(-1);
+  const tracked: number[] = []; // elements seen so far that some write may have put there
+  const lostAt = new Int32Array(n).fill(-1);
   let finished = 0;
   let ackedBefore = 0;
-  for (const o2 of reads) {
+  for (let i2 = 0; i2 < reads.length; i2++) {
+    const o2 = reads[i2];
     const r2 = o2.read;
-    const missing = (e: string): boolean => !o2.present.has(e) && !(o2.unknown?.has(e) ?? false);
-    while (finished < byRet.length && byRet[finished].read.ret! < r2.call) {
-      const o1 = byRet[finished++];
-      for (const e of o1.present) {
-        const cur = latest.get(e);
-        if (cur === undefined || cur.call < o1.read.call) latest.set(e, o1.read);
+    known.fill(0);
+    for (const e of o2.present) known[e >>> 5] |= 1 << (e & 31);
+    for (const e of o2.unknown ?? []) known[e >>> 5] |= 1 << (e & 31);
+    const missing = (e: number): boolean => (known[e >>> 5] & (1 << (e & 31))) === 0;
+    while (finished < byRet.length && reads[byRet[finished]].read.ret! < r2.call) {
+      const i1 = byRet[finished++];
+      for (const e of reads[i1].present) {
+        if (earliestCall[e] === Infinity) continue;
+        if (latest[e] === -1) tracked.push(e);
+        if (latest[e] === -1 || reads[latest[e]].read.call < reads[i1].read.call) latest[e] = i1;
       }
     }
-    while (ackedBefore < ackOrder.length && ackOrder[ackedBefore][1].ret! < r2.call) ackedBefore++;
-    const lostHere = new Set<string>();
+    while (ackedBefore < ackOrder.length && acked[ackOrder[ackedBefore]]!.ret! < r2.call) ackedBefore++;
     for (let k = 0; k < ackedBefore; k++) {
-      const [e, w] = ackOrder[k];
+      const e = ackOrder[k];
       if (!missing(e)) continue;
-      lostHere.add(e);
+      lostAt[e] = i2;
+      const w = acked[e]!;
       log.add('lost', key, s.label(e), () => {
         const witnesses: Witness[] = [
           { op: w, role: 'acknowledged', what: s.describe(w, e) },
@@ -224,16 +239,16 @@ export function findAnomalies(s: Subject, log: AnomalyLog): void {
         return { summary: 'acknowledged, then missing from a read invoked after that', witnesses };
       });
     }
-    for (const [e, r1] of latest) {
-      if (lostHere.has(e) || !missing(e)) continue;
+    for (const e of tracked) {
+      if (lostAt[e] === i2 || !missing(e)) continue;
+      const r1 = reads[latest[e]].read;
       // A power loss excuses it if one can fall between the two reads before the element was durable.
       const by = durableBy(e);
       const limit = Math.min(r2.ret!, by?.ret ?? Infinity);
       const first = lowerBound(power, (c) => c.call, r1.call);
       if (first < power.length && power[first].call <= limit) continue;
       log.add('disappeared', key, s.label(e), () => {
-        const ws = s.writes.get(e) ?? [];
-        const w = ws.find((x) => x.outcome !== 'fail' && x.call <= r1.ret!);
+        const w = writes[e].find((x) => x.outcome !== 'fail' && x.call <= r1.ret!);
         const witnesses: Witness[] = [
           { op: r1, role: 'shows it', what: s.describe(r1, e) },
           { op: r2, role: 'invoked after, misses it', what: s.describe(r2, e) },
@@ -243,12 +258,13 @@ export function findAnomalies(s: Subject, log: AnomalyLog): void {
         let summary = 'a read shows it, a later read misses it, and no power loss lies between';
         if (crash !== undefined && by !== undefined) {
           witnesses.push({ op: crash, role: 'after it was durable', what: '' });
-          if (by !== w)
+          if (by !== w) {
             witnesses.push({
               op: by,
               role: 'acknowledged after it was seen: made it durable',
               what: s.describe(by, e),
             });
+          }
           summary = 'it was durable, yet a power loss took it';
         } else {
           const kill = kills.find((c) => c.call >= r1.call && c.call <= r2.ret!);

@@ -49,33 +49,49 @@ export function checkSet(history: History, options: CollectionCheckOptions = {})
   stats.crashes = history.filter(isCrash).length;
   for (const [key, ops] of partitionByKey(history)) {
     stats.keys++;
-    const writes = new Map<string, Operation[]>();
+    const values: string[] = [];
+    const index = new Map<string, number>();
+    const writes: Operation[][] = [];
+    const element = (v: string): number => {
+      let e = index.get(v);
+      if (e === undefined) {
+        e = values.length;
+        index.set(v, e);
+        values.push(v);
+        writes.push([]);
+      }
+      return e;
+    };
     const reads: Observation[] = [];
     const crashes: Operation[] = [];
+    const listedBy: number[] = []; // per element, the last read that listed it: finds duplicates
     for (const op of ops) {
       if (isCrash(op)) {
         crashes.push(op);
       } else if (kindOf(op) === 'add') {
-        const value = (op.input as { value: string }).value;
-        const ws = writes.get(value);
-        if (ws === undefined) writes.set(value, [op]);
-        else ws.push(op);
+        writes[element((op.input as { value: string }).value)].push(op);
         stats[op.outcome === 'ok' ? 'adds ok' : op.outcome === 'fail' ? 'adds failed' : 'adds open']++;
       } else if (op.outcome === 'ok') {
         stats.reads++;
-        const values = op.output as readonly string[];
-        const present = new Set(values);
-        if (present.size < values.length) {
-          const twice = values.find((v, i) => values.indexOf(v) !== i)!;
-          log.add('duplicate', key, `value ${show(twice)}`, () => ({
-            summary: 'a read lists it twice',
-            witnesses: [{ op, role: 'lists it twice', what: `read → ${values.length} values` }],
-          }));
+        const listed = op.output as readonly string[];
+        const present = new Int32Array(listed.length);
+        let shown = 0;
+        for (const v of listed) {
+          const e = element(v);
+          if (listedBy[e] === op.id) {
+            log.add('duplicate', key, `value ${show(v)}`, () => ({
+              summary: 'a read lists it twice',
+              witnesses: [{ op, role: 'lists it twice', what: `read → ${listed.length} values` }],
+            }));
+          } else {
+            listedBy[e] = op.id;
+            present[shown++] = e;
+          }
         }
-        reads.push({ read: op, present });
+        reads.push({ read: op, present: present.subarray(0, shown) });
       }
     }
-    stats.values += writes.size;
+    stats.values += writes.filter((ws) => ws.length > 0).length;
     findAnomalies(
       {
         key,
@@ -83,11 +99,11 @@ export function checkSet(history: History, options: CollectionCheckOptions = {})
         reads,
         crashes,
         acksFlushEarlier: true,
-        label: (v) => `value ${show(v)}`,
-        describe(op, v) {
-          if ((op.input as SetInput).f === 'add') return `add ${show(v)}`;
-          const values = op.output as readonly string[];
-          return `read → ${values.length} values, ${values.includes(v) ? 'with' : 'without'} ${show(v)}`;
+        label: (e) => `value ${show(values[e])}`,
+        describe(op, e) {
+          if ((op.input as SetInput).f === 'add') return `add ${show((op.input as { value: string }).value)}`;
+          const listed = op.output as readonly string[];
+          return `read → ${listed.length} values, ${listed.includes(values[e]) ? 'with' : 'without'} ${show(values[e])}`;
         },
       },
       log,

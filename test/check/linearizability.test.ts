@@ -315,7 +315,7 @@ test('property: changing one read to a value never written makes them not linear
   );
 });
 
-test('effort: a few thousand concurrent operations over several keys check in well under a second', () => {
+test('effort: a few thousand concurrent operations over several keys check in a bounded number of steps', () => {
   // 4,000 operations on 8 keys, each overlapping about 10 others, 5% of writes left open.
   const rng = new SeededRandom(12345);
   const rand = (n: number): number => rng.int(n);
@@ -333,10 +333,10 @@ test('effort: a few thousand concurrent operations over several keys check in we
   const h = execute(plan, true);
   const res = checkLinearizable(model, h);
   assert.equal(res.verdict, 'linearizable');
-  // Steps are deterministic and bound the effort whatever the machine's load; the times are
-  // what the bound buys here (16–120 ms measured).
+  // Steps are deterministic and bound the effort whatever the machine's load (16–120 ms measured
+  // unloaded, over a second with the machine's two CPUs five times oversubscribed); the time bound
+  // only catches a blow-up.
   assert.ok(res.steps < 20_000, `${res.steps} steps`);
-  assert.ok(res.elapsedMs < 400, `took ${res.elapsedMs} ms, ${res.steps} steps`);
   const reads = h.filter((o) => o.input.f === 'read' && o.outcome === 'ok');
   const victim = reads[Math.floor(reads.length * 0.75)];
   const broken = h.map((o) => (o === victim ? { ...o, output: 'never' } : o));
@@ -345,7 +345,7 @@ test('effort: a few thousand concurrent operations over several keys check in we
   // Proving a violation means exhausting every order up to it, and open writes may go anywhere
   // after their call: this is the expensive case (about 150,000 steps here).
   assert.ok(res2.steps < 400_000, `${res2.steps} steps`);
-  assert.ok(res.elapsedMs + res2.elapsedMs < 900, `took ${res2.elapsedMs} ms, ${res2.steps} steps`);
+  assert.ok(res.elapsedMs + res2.elapsedMs < 10_000, `took ${res2.elapsedMs} ms, ${res2.steps} steps`);
   console.log(
     `effort: ${h.length} ops, ok in ${res.elapsedMs} ms (${res.steps} steps); violation in ${res2.elapsedMs} ms (${res2.steps} steps)`,
   );
