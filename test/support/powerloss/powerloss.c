@@ -410,6 +410,23 @@ static size_t read_old(int fd, int flags, off_t off, size_t n, char *dst) {
   return got;
 }
 
+/*
+ * For tests only: with CAIRN_POWERLOSS_GATE naming a FIFO, every sync (CAIRN_POWERLOSS_GATE_AT=sync)
+ * or every tracked write (=write) waits, once its record is logged, for one byte from the FIFO:
+ * a test can act while the operation is under way, deterministically.
+ */
+static void gate(const char *at) {
+  const char *fifo = getenv("CAIRN_POWERLOSS_GATE");
+  const char *which = getenv("CAIRN_POWERLOSS_GATE_AT");
+  if (!fifo || !*fifo || !which || strcmp(which, at) != 0) return;
+  int fd = real_openat(AT_FDCWD, fifo, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("opening CAIRN_POWERLOSS_GATE");
+  char c;
+  while (read(fd, &c, 1) < 0 && errno == EINTR) {
+  }
+  close(fd);
+}
+
 /* ---- file content */
 
 /*
@@ -445,7 +462,9 @@ static uint64_t before_write(int fd, off_t off, size_t n, int dsync, int append_
   }
   uint64_t o = old;
   memcpy(b.p + at, &o, 8);
-  return append(R_WRITE, &b, 0, 0, 1);
+  uint64_t id = append(R_WRITE, &b, 0, 0, 1);
+  gate("write");
+  return id;
 }
 
 /* Before the file open on fd takes the size `size`. Returns the record's id, 0 if untracked. */
@@ -575,28 +594,13 @@ int posix_fallocate64(int fd, off64_t off, off64_t len) { return posix_fallocate
 
 /* ---- durability */
 
-/*
- * For tests only: with CAIRN_POWERLOSS_SYNC_GATE naming a FIFO, every sync waits, after its
- * begin record, for one byte from it, so a test can make changes while a sync is under way.
- */
-static void sync_gate(void) {
-  const char *gate = getenv("CAIRN_POWERLOSS_SYNC_GATE");
-  if (!gate || !*gate) return;
-  int fd = real_openat(AT_FDCWD, gate, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) die("opening CAIRN_POWERLOSS_SYNC_GATE");
-  char c;
-  while (read(fd, &c, 1) < 0 && errno == EINTR) {
-  }
-  close(fd);
-}
-
 static uint64_t sync_begin(int kind, dev_t dev, ino_t ino) {
   struct buf b = new_record();
   put32(&b, (uint32_t)kind);
   put64(&b, dev);
   put64(&b, ino);
   uint64_t id = append(R_SYNC_BEGIN, &b, 0, 1, 0);
-  sync_gate();
+  gate("sync");
   return id;
 }
 
