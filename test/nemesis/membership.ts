@@ -9,6 +9,7 @@
  * them against `cairn status --json` on every node, and judges the timeline with
  * membership-check.ts. docs/MEMBERSHIP.md, "Under faults", describes the whole.
  */
+import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatClockSkew } from '../../src/clock.js';
 import { type Lab, withLab } from '../cluster/net-lab.js';
@@ -19,6 +20,7 @@ import {
   type Down,
   disagreement,
   type FaultRecord,
+  formatMembershipReport,
   type MemberState,
   type MembershipReport,
   nemesisBounds,
@@ -326,4 +328,12 @@ async function crossCheck(
     }
   });
   return out;
+}
+
+/** Prints the report and fails, with the report, unless every check passed and faults were injected. */
+export function assertHealthy(r: MembershipReport): void {
+  const text = formatMembershipReport(r);
+  console.log(text);
+  assert.ok(r.faults.length >= 8, `only ${r.faults.length} faults injected\n${text}`);
+  assert.ok(r.ok, text);
 }
