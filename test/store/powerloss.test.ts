@@ -221,6 +221,28 @@ describe('power-loss layer', () => {
     });
   });
 
+  it('follows descriptors inherited across fork and exec', async () => {
+    await withLayer('exec', async (layer, root) => {
+      writeFileSync(join(root, 'f'), 'o'.repeat(16));
+      await runAndDie(
+        layer,
+        `const { spawnSync } = await import('node:child_process');
+        const fd = fs.openSync(R + '/f', 'r+');
+        const r = spawnSync(process.execPath, ['-e', "require('fs').writeSync(3, 'inherited')"], { stdio: ['ignore', 'inherit', 'inherit', fd] });
+        if (r.status !== 0) throw new Error('the grandchild failed');`,
+      );
+      const { records } = parseLog(readFileSync(layer.logPath));
+      assert.deepEqual(
+        records.filter((r) => r.type === 'write').map((r) => r.type === 'write' && r.path),
+        [join(root, 'f')],
+        "the grandchild's write through the inherited descriptor is logged",
+      );
+      assert.equal(read(join(root, 'f')), `inherited${'o'.repeat(7)}`);
+      await layer.cut();
+      assert.equal(read(join(root, 'f')), 'o'.repeat(16));
+    });
+  });
+
   it('keeps writes through an O_DSYNC descriptor, over and beyond unsynced ones', async () => {
     await withLayer('dsync', async (layer, root) => {
       writeFileSync(join(root, 'f'), 'z'.repeat(40));
