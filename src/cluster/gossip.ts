@@ -207,6 +207,14 @@ function fileIncarnationStore(dataDir: string, log: Logger): IncarnationStore {
           closeSync(fd);
         }
         renameSync(tmp, path);
+        // The rename is an entry in the directory: durable only once the directory is synced, or
+        // a power cut brings back the older incarnation (the simulator's power-loss test shows why).
+        const dfd = openSync(dataDir, 'r');
+        try {
+          fsyncSync(dfd);
+        } finally {
+          closeSync(dfd);
+        }
       } catch (e) {
         // Losing it costs a refutation after the next restart, not correctness.
         log.warn({ err: e, path }, 'cannot persist incarnation');
