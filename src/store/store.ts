@@ -62,6 +62,14 @@ export const DEFAULT_JOURNAL_BYTES = 64 << 20;
 export const DEFAULT_OVERLAY_BYTES = 8 << 20;
 
 const FORMAT_VERSION = 1;
+/**
+ * The background apply of the journal waits until UNSTABLE writes pause this long, or until this
+ * many entries are pending: each LMDB commit costs two device flushes and four thread hand-offs,
+ * and a commit after every write of a sequential copy competes with the copy for the disk and
+ * the thread pool (COMMIT applies the whole journal anyway).
+ */
+const APPLY_IDLE_MS = 25;
+const APPLY_BATCH = 128;
 /** Failpoint (src/failpoints.ts): a broken build that acknowledges durable writes before they are. */
 const ACK_BEFORE_SYNC = failpoint('store.ack-before-sync');
 
@@ -284,6 +292,8 @@ export class LmdbStore implements Store {
   private applyError: unknown;
   /** Background applies that failed, so a waiting writer can tell that the one it waited for did. */
   private applyFailures = 0;
+  /** Starts the background apply once UNSTABLE writes pause (re-armed by every append). */
+  private applyTimer: NodeJS.Timeout | undefined;
   /**
    * Inside one of this store's transaction callbacks, where LMDB already holds the overlay (and
    * the transaction's own changes over it): reads go to LMDB alone.
@@ -906,11 +916,26 @@ export class LmdbStore implements Store {
   /**
    * Starts the background apply: one transaction at a time, each taking every entry pending
    * when it runs (lmdb-js batches whatever else is queued with it). Deferred to the next turn
-   * so that the reply to the write that scheduled it leaves first. `now`: a writer is waiting.
+   * so that the reply to the write that scheduled it leaves first, and until writes pause or a
+   * batch is pending (APPLY_IDLE_MS). `now`: a writer is waiting for room.
    */
   private scheduleApply(now = false): void {
     if (this.applying || this.applyScheduled) return;
     if (this.pending.length === 0 && !(now && this.journal.size >= this.journalLimit)) return;
+    if (!now && this.pending.length < APPLY_BATCH) {
+      if (this.applyTimer) this.applyTimer.refresh();
+      else {
+        this.applyTimer = setTimeout(() => {
+          this.applyTimer = undefined;
+          this.scheduleApply(true);
+        }, APPLY_IDLE_MS);
+        // close() applies what is left; a process that exits without it replays the journal.
+        this.applyTimer.unref();
+      }
+      return;
+    }
+    clearTimeout(this.applyTimer);
+    this.applyTimer = undefined;
     this.applyScheduled = true;
     setImmediate(() => {
       this.applyScheduled = false;
@@ -918,6 +943,9 @@ export class LmdbStore implements Store {
       this.applying = this.applyLoop().finally(() => {
         this.applying = undefined;
         this.wakeRoomWaiters();
+        // Entries appended during the apply wait for the next pause or batch (after a failure,
+        // for the next write or waiting writer: a full disk is not retried in a loop).
+        if (!this.closed && this.applyError === undefined) this.scheduleApply();
       });
     });
   }
@@ -927,6 +955,7 @@ export class LmdbStore implements Store {
       while (this.pending.length > 0 && !this.closed) {
         await this.txn(noop, false, true);
         this.applyError = undefined;
+        if (this.pending.length < APPLY_BATCH && this.journalHasRoom()) break;
       }
       if (this.journal.size >= this.journalLimit / 2 && !this.closed) {
         // Empty the journal only when all it holds is flushed in LMDB: then a replay needs none
@@ -1143,6 +1172,7 @@ export class LmdbStore implements Store {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
+      clearTimeout(this.applyTimer);
       await Promise.allSettled([...this.inflight]);
       await this.applying;
       await this.reaping;
