@@ -10,6 +10,7 @@ import {
   findAnomalies,
   type Observation,
 } from './anomalies.js';
+import { count } from './explain.js';
 import {
   type History,
   HistoryError,
@@ -106,7 +107,7 @@ export function checkAppend(history: History, options: AppendCheckOptions = {}):
       const slots = r.output as readonly (string | null)[];
       const present: number[] = [];
       const unknown: number[] = [];
-      const read = `read → ${slots.length} slots`;
+      const read = `read → ${count(slots.length, 'slot')}`;
       for (let k = 0; k < slots.length; k++) {
         const got = slots[k];
         if (got === null) continue;
@@ -154,7 +155,7 @@ export function checkAppend(history: History, options: AppendCheckOptions = {}):
         describe(op, k) {
           if ((op.input as AppendInput).f === 'append') return `append ${show(token(k))} (slot ${k})`;
           const slots = op.output as readonly (string | null)[];
-          return `read → ${slots.length} slots, slot ${k}: ${k < slots.length ? show(slots[k]) : 'beyond the end'}`;
+          return `read → ${count(slots.length, 'slot')}, slot ${k}: ${k < slots.length ? show(slots[k]) : 'beyond the end'}`;
         },
       },
       log,

@@ -29,6 +29,9 @@ export interface Explanation<I, O> {
 
 const interval = (op: Operation): string => `[${op.call}, ${op.outcome === 'open' ? '∞)' : `${op.ret}]`}`;
 
+/** `1 value`, `2 values`. */
+export const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 /** One line for an operation, given what it did: `#id process P what [call, ret]`. */
 export function operationLine(op: Operation, what: string): string {
   const status = op.outcome === 'ok' ? '' : ` ${op.outcome}`;
@@ -141,9 +144,12 @@ export function anomalyText(headline: string, witnesses: readonly Witness[]): st
 /** One text for a set or append check: the verdict, counts, and each anomaly. */
 export function formatCollectionResult(name: string, result: CollectionResult): string {
   const counts = Object.entries(result.stats)
-    .map(([k, v]) => `${v} ${k}`)
+    .map(([k, v]) => `${k}: ${v}`)
     .join(', ');
-  const parts = [`${name}: ${result.valid ? 'valid' : `${result.anomalies.length} anomalies`} (${counts})`];
+  const n = result.anomalies.length;
+  const parts = [
+    `${name}: ${result.valid ? 'valid' : `${n} ${n === 1 ? 'anomaly' : 'anomalies'}`} (${counts})`,
+  ];
   for (const a of result.anomalies) {
     parts.push(
       a.more === 0 ? a.text : `${a.text}\n  (and ${a.more} more read${a.more === 1 ? '' : 's'} like it)`,

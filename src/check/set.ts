@@ -10,6 +10,7 @@ import {
   findAnomalies,
   type Observation,
 } from './anomalies.js';
+import { count } from './explain.js';
 import {
   type History,
   HistoryError,
@@ -81,7 +82,7 @@ export function checkSet(history: History, options: CollectionCheckOptions = {})
           if (listedBy[e] === op.id) {
             log.add('duplicate', key, `value ${show(v)}`, () => ({
               summary: 'a read lists it twice',
-              witnesses: [{ op, role: 'lists it twice', what: `read → ${listed.length} values` }],
+              witnesses: [{ op, role: 'lists it twice', what: `read → ${count(listed.length, 'value')}` }],
             }));
           } else {
             listedBy[e] = op.id;
@@ -103,7 +104,7 @@ export function checkSet(history: History, options: CollectionCheckOptions = {})
         describe(op, e) {
           if ((op.input as SetInput).f === 'add') return `add ${show((op.input as { value: string }).value)}`;
           const listed = op.output as readonly string[];
-          return `read → ${listed.length} values, ${listed.includes(values[e]) ? 'with' : 'without'} ${show(values[e])}`;
+          return `read → ${count(listed.length, 'value')}, ${listed.includes(values[e]) ? 'with' : 'without'} ${show(values[e])}`;
         },
       },
       log,

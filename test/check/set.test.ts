@@ -49,7 +49,7 @@ test('a good history: acknowledged adds read back, concurrent ones either way, o
     values: 4,
     crashes: 0,
   });
-  assert.match(formatCollectionResult('set', res), /^set: valid \(1 keys, 2 adds ok/);
+  assert.match(formatCollectionResult('set', res), /^set: valid \(keys: 1, adds ok: 2, adds failed: 1/);
 });
 
 test('never written: a value nobody added, one whose add failed, one read before its add began', () => {
@@ -71,7 +71,7 @@ test('never written: a value nobody added, one whose add failed, one read before
     [
       'never-written: key "s", value "a": a read shows it although its write failed',
       '  #2 process 1 add "a" [0, 1] fail: failed: it never took effect',
-      '  #3 process 2 read → 1 values, with "a" [2, 3]: shows it',
+      '  #3 process 2 read → 1 value, with "a" [2, 3]: shows it',
     ].join('\n'),
   );
   assert.deepEqual(kinds([b.ok(2, read, 0, 1, ['a']), b.ok(1, add('a'), 2, 3)]), ['never-written value "a"']);
