@@ -277,6 +277,32 @@ describe('power-loss layer', () => {
     });
   });
 
+  it('serves a boot id of its own, new after each cut, so LMDB sees a reboot', async () => {
+    await withLayer('boot-id', async (layer) => {
+      const bootId = async () => {
+        const r = await runChecked(
+          process.execPath,
+          [
+            '-e',
+            "process.stdout.write(require('fs').readFileSync('/proc/sys/kernel/random/boot_id', 'utf8'))",
+          ],
+          {
+            env: { ...process.env, ...layer.env },
+          },
+        );
+        return r.stdout.trim();
+      };
+      const real = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const before = await bootId();
+      assert.match(before, /^[0-9a-f]{8}-/);
+      await layer.cut();
+      const after = await bootId();
+      assert.notEqual(before, real);
+      // lmdb-js parses the hex digits before the first '-'.
+      assert.notEqual(after.split('-')[0], before.split('-')[0]);
+    });
+  });
+
   it("sees every write and sync the store makes: strace's calls on the root match the log, no io_uring", async () => {
     await withLayer('strace', async (layer, root) => {
       const trace = join(layer.stateDir, 'trace');

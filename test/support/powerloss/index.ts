@@ -95,7 +95,8 @@ const K_DIR = 2;
 const K_FILE = 1;
 const SYNC_ALL = 3;
 
-type Rec =
+/** One whole record of the log, as powerloss.c writes it. */
+export type LogRecord =
   | {
       type: 'write';
       id: bigint;
@@ -183,8 +184,8 @@ function fnv1a(b: Buffer): number {
 }
 
 /** The log's whole records, and how many bytes of a torn tail followed them. */
-export function parseLog(log: Buffer): { records: Rec[]; tornBytes: number } {
-  const records: Rec[] = [];
+export function parseLog(log: Buffer): { records: LogRecord[]; tornBytes: number } {
+  const records: LogRecord[] = [];
   let pos = 0;
   while (pos + HEADER <= log.length) {
     const len = log.readUInt32LE(pos + 4);
@@ -295,7 +296,7 @@ class Coverage {
   private readonly byIno = new Map<bigint, { index: number; exceptions: Set<bigint> }[]>();
   private readonly all: { index: number; exceptions: Set<bigint> }[] = [];
 
-  constructor(records: Rec[]) {
+  constructor(records: LogRecord[]) {
     const ended = new Set<bigint>();
     for (const r of records) if (r.type === 'sync-end') ended.add(r.begin);
     records.forEach((r, index) => {
@@ -333,14 +334,14 @@ function after(syncs: { index: number; exceptions: Set<bigint> }[], index: numbe
  * kept by chance though it is a write that was not durable.
  */
 function decide(
-  records: Rec[],
+  records: LogRecord[],
   rng: SeededRandom | undefined,
   keep: number,
-): { r: Rec; undo: boolean; kept: boolean }[] {
+): { r: LogRecord; undo: boolean; kept: boolean }[] {
   const cancelled = new Set<bigint>();
   for (const r of records) if (r.type === 'cancel') cancelled.add(r.of);
   const cover = new Coverage(records);
-  const out: { r: Rec; undo: boolean; kept: boolean }[] = [];
+  const out: { r: LogRecord; undo: boolean; kept: boolean }[] = [];
   for (let i = records.length - 1; i >= 0; i--) {
     const r = records[i];
     if (cancelled.has(r.id)) continue;
@@ -633,7 +634,7 @@ export class PowerLossLayer {
     return decide(this.readLog().records, undefined, 0).filter((d) => d.undo).length;
   }
 
-  private readLog(): { records: Rec[]; tornBytes: number } {
+  private readLog(): { records: LogRecord[]; tornBytes: number } {
     return parseLog(existsSync(this.logPath) ? readFileSync(this.logPath) : Buffer.alloc(0));
   }
 

@@ -697,7 +697,10 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode) {
   INIT();
   if (!g.active) return real_openat(dirfd, path, flags, mode);
   int saved = errno;
-  if (boot_id_path(path) && access(g.boot_id, R_OK) == 0) return real_openat(AT_FDCWD, g.boot_id, flags, mode);
+  if (boot_id_path(path) && access(g.boot_id, R_OK) == 0) {
+    errno = saved;
+    return real_openat(AT_FDCWD, g.boot_id, flags, mode);
+  }
   char parent[PATH_MAX], name[NAME_MAX + 1];
   struct stat pst, st;
   if (!(flags & (O_CREAT | O_TRUNC)) || (flags & O_TMPFILE) == O_TMPFILE ||
