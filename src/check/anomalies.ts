@@ -62,7 +62,7 @@ export interface Subject {
   /** Per element, the operations that would put it in place (failed ones too; maybe none). */
   readonly writes: readonly (readonly Operation[])[];
   readonly reads: readonly Observation[];
-  /** Crash operations, in time order. */
+  /** The crash operations. */
   readonly crashes: readonly Operation[];
   /** An acknowledged write makes every element seen before its call durable (see above). */
   readonly acksFlushEarlier: boolean;
@@ -122,8 +122,9 @@ export function findAnomalies(s: Subject, log: AnomalyLog): void {
   const n = writes.length;
   const reads = [...s.reads].sort((a, b) => a.read.call - b.read.call || a.read.id - b.read.id);
   const byRet = reads.map((_, i) => i).sort((a, b) => reads[a].read.ret! - reads[b].read.ret! || a - b);
-  const power = s.crashes.filter(isPower);
-  const kills = s.crashes.filter((c) => !isPower(c));
+  const crashes = [...s.crashes].sort((a, b) => a.call - b.call);
+  const power = crashes.filter(isPower);
+  const kills = crashes.filter((c) => !isPower(c));
 
   // Per element: the earliest call of a write that did not fail, and the earliest acknowledgement.
   const earliestCall = new Float64Array(n).fill(Infinity);

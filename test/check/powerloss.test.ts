@@ -19,6 +19,7 @@ import {
   registerModel,
   type Value,
 } from '../../src/check/index.js';
+import { SeededRandom } from '../../src/random.js';
 import { Builder } from './histories.js';
 
 type Op = Operation<RegisterInput, RegisterOutput>;
@@ -325,4 +326,24 @@ test('property: a read changed to a value never written is rejected, crashes or 
     }),
     { numRuns: 300 },
   );
+});
+
+test('effort: a few thousand operations with crashes every few hundred check in a bounded number of steps', () => {
+  const rng = new SeededRandom(99);
+  const plan: SimOp[] = Array.from({ length: 4000 }, () => ({
+    key: rng.int(2),
+    // One crash in about 150 operations, half of them power losses.
+    kind: rng.int(150) === 0 ? 4 + rng.int(2) : rng.int(4),
+    a: rng.int(5),
+    b: rng.int(5),
+    before: rng.int(40),
+    after: rng.int(40),
+    open: rng.int(10) === 0,
+    applied: rng.int(2) === 0,
+  }));
+  const h = simulate(plan);
+  const res = checkLinearizable(model, h);
+  assert.equal(res.verdict, 'linearizable', formatResult(res));
+  console.log(`power-loss effort: ${h.length} ops, ${res.steps} steps, ${res.elapsedMs} ms`);
+  assert.ok(res.steps < 100_000, `${res.steps} steps`);
 });
