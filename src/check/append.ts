@@ -153,7 +153,10 @@ export function checkAppend(history: History, options: AppendCheckOptions = {}):
         acksFlushEarlier: options.acksFlushEarlier ?? false,
         label: (k) => `slot ${k}`,
         describe(op, k) {
-          if ((op.input as AppendInput).f === 'append') return `append ${show(token(k))} (slot ${k})`;
+          if ((op.input as AppendInput).f === 'append') {
+            const value = (op.input as { value: string }).value;
+            return `append ${show(value)} (slot ${slotOf.get(value)})`;
+          }
           const slots = op.output as readonly (string | null)[];
           return `read → ${count(slots.length, 'slot')}, slot ${k}: ${k < slots.length ? show(slots[k]) : 'beyond the end'}`;
         },

@@ -124,6 +124,9 @@ test('acksFlushEarlier: an acknowledgement after a slot was seen makes that slot
   ];
   assert.deepEqual(kinds(h), []);
   assert.deepEqual(kinds(h, true), ['disappeared slot 0']);
+  const [a] = checkAppend(h, { acksFlushEarlier: true }).anomalies;
+  assert.match(a.text, /it was durable, yet a power loss took it/);
+  assert.match(a.text, /append "t1" \(slot 1\) \[3, 4\]: acknowledged after it was seen: made it durable/);
 });
 
 test('one writer per file, one token per append: anything else is refused', () => {
