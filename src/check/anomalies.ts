@@ -75,7 +75,11 @@ export interface Subject {
 /** Collects anomalies, one per (kind, key, element), counting repeats. */
 export class AnomalyLog {
   private readonly found = new Map<string, { -readonly [K in keyof Anomaly]: Anomaly[K] }>();
-  constructor(private readonly max: number) {}
+  private readonly max: number;
+  /** Keeps at most `max` anomalies (at least one, so that a log with none means none was found). */
+  constructor(max: number) {
+    this.max = Math.max(1, max);
+  }
 
   /** Records an anomaly unless one of this kind is already recorded for the element; then counts it. */
   add(

@@ -229,6 +229,7 @@ export function checkOperations<S, I, O>(
     if (candidate) {
       const i = entryOp[entry];
       const op = ops[i];
+      // stepOf, inlined: this is the search's innermost step.
       const after =
         crashAware && isCrash(op)
           ? model.crash!(state, op.input.kind)
