@@ -223,6 +223,27 @@ export class Views {
   }
 }
 
+/** Applies what is new in growing, time-ordered lists of view changes and restarts: the live view of a run. */
+export class ViewFollower {
+  readonly views: Views;
+  private events = 0;
+  private restarts = 0;
+
+  constructor(nodes: number) {
+    this.views = new Views(nodes);
+  }
+
+  catchUp(events: readonly ViewEvent[], restarts: readonly { node: number; at: number }[]): Views {
+    for (; this.events < events.length; this.events++) {
+      const e = events[this.events];
+      for (; this.restarts < restarts.length && restarts[this.restarts].at <= e.at; this.restarts++)
+        this.views.restart(restarts[this.restarts].node, restarts[this.restarts].at);
+      this.views.apply(e);
+    }
+    return this.views;
+  }
+}
+
 /**
  * Whether the views are what they must be once everything is healed: each node in `running` holds
  * each other one alive, and each node in `gone` dead, left, or not at all. Returns the first
@@ -320,6 +341,22 @@ function stat(xs: number[]): Stat {
 }
 
 export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
+  const downs = t.faults.flatMap((f) => f.downs);
+  const { verdict: noFalseDeath, views } = judgeDeaths(t, b);
+  const { verdict: detection, ...measured } = measureDetection(t, b, views, downs);
+  const { verdict: convergence, convergedAt } = judgeConvergence(t, b, views, downs);
+  const checks = [convergence, noFalseDeath, detection];
+  return { checks, detection: measured, convergedAt, ok: checks.every((c) => c.ok) };
+}
+
+interface Run {
+  start: number;
+  end: number;
+  qualifies?: boolean;
+}
+
+/** Check 2: replays every view change, judging each new death against the entitlements of its moment. */
+function judgeDeaths(t: Timeline, b: Bounds): { verdict: CheckVerdict; views: Views } {
   const n = t.nodes;
   const cuts = t.faults.flatMap((f) => f.cuts);
   const downs = t.faults.flatMap((f) => f.downs);
@@ -329,7 +366,7 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
   const times = new Set<number>([0]);
   for (const x of cuts) for (const v of [x.start, x.end]) times.add(v);
   for (const d of downs) for (const v of [d.start, d.end, d.end + b.refuteMs]) times.add(v);
-  const starts = [...times].filter((v) => Number.isFinite(v) && v >= 0 && v < t.end).sort((a, c) => a - c);
+  const starts = [...times].filter((v) => Number.isFinite(v) && v >= 0 && v < t.end).sort((x, y) => x - y);
   const epochs = starts.map((a, i) => ({
     a,
     b: starts[i + 1] ?? t.end,
@@ -337,89 +374,84 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
   }));
 
   // Each stretch during which x cannot probe s, by epoch.
-  interface Run {
-    start: number;
-    end: number;
-    qualifies?: boolean;
-  }
   const runAt: (Run | undefined)[][] = epochs.map(() => new Array(n * n).fill(undefined));
   for (let x = 0; x < n; x++) {
     for (let s = 0; s < n; s++) {
       if (x === s) continue;
       let run: Run | undefined;
       epochs.forEach((e, i) => {
-        const cannot = e.world.present[x] && !e.world.canProbe(x, s);
-        if (!cannot) {
+        if (!e.world.present[x] || e.world.canProbe(x, s)) {
           run = undefined;
           return;
         }
-        if (!run) run = { start: e.a, end: e.b };
+        run ??= { start: e.a, end: e.b };
         run.end = e.b;
         runAt[i][x * n + s] = run;
       });
     }
   }
 
-  const until = new Float64Array(n * n).fill(Number.NEGATIVE_INFINITY); // [s * n + o]
-  const deaths: string[] = [];
-  const events = t.events;
-  const restarts = [...t.restarts].sort((a, c) => a.at - c.at);
+  const threshold = b.minSuspicionMs - b.refuteMs;
+  /** Until when o may hold s dead: [s * n + o]. */
+  const until = new Float64Array(n * n).fill(Number.NEGATIVE_INFINITY);
+  const violations: string[] = [];
+  const stopped = downs.filter((d) => d.kind === 'stop');
+  const restarts = [...t.restarts].sort((x, y) => x.at - y.at);
   let ei = 0;
   let ri = 0;
-  let deathsSeen = 0;
-  const stopped = downs.filter((d) => d.kind === 'stop');
+  let deaths = 0;
 
-  const applyUntil = (limit: number, inclusive: boolean) => {
-    const before = (at: number) => (inclusive ? at <= limit : at < limit);
-    while (ei < events.length || ri < restarts.length) {
-      const e = events[ei];
+  /** Why a death was not legitimate, with the evidence. */
+  const unentitled = (e: ViewEvent, epoch: number): string => {
+    const [o, s] = [nodeName(e.observer), nodeName(e.subject)];
+    const held = views.at(e.observer, e.subject, e.at - 1e-6) ?? 'unknown';
+    const run = runAt[epoch][e.observer * n + e.subject];
+    let why: string;
+    if (run) {
+      const then = views.at(e.observer, e.subject, run.start) ?? 'unknown';
+      why =
+        `${o} could not probe ${s} only from ${secs(run.start)} to ${secs(run.end)}, shorter than ` +
+        `${secs(threshold)} (minimum suspicion less the time to refute), and held it ${then} when that began`;
+    } else if (!epochs[epoch].world.running[e.subject]) {
+      why = `${s} was stopped, but nobody entitled to say so could have told ${o}`;
+    } else {
+      why = `${o} could probe ${s} (directly or through a helper), and no node that could not had told it`;
+    }
+    return `${secs(e.at)}: ${o} declared ${s} dead (it held it ${held}): ${why}. In force: ${faultsAt(e.at, t.faults)}`;
+  };
+
+  /** Applies the view changes (and restarts) before `limit` (up to it, if `inclusive`). */
+  const replay = (limit: number, inclusive: boolean, epoch: number) => {
+    const due = (at: number) => (inclusive ? at <= limit : at < limit);
+    for (;;) {
+      const e = t.events[ei];
       const r = restarts[ri];
-      if (r && before(r.at) && (!e || r.at <= e.at)) {
+      if (r && due(r.at) && (!e || r.at <= e.at)) {
         views.restart(r.node, r.at);
         ri++;
         continue;
       }
-      if (!e || !before(e.at)) return;
+      if (!e || !due(e.at)) return;
       ei++;
-      const was = views.apply(e);
-      if (was === e.state) continue;
+      if (views.apply(e) === e.state) continue;
       if (e.state === 'dead') {
-        deathsSeen++;
-        if (until[e.subject * n + e.observer] < e.at) deaths.push(unentitled(e, current));
+        deaths++;
+        if (until[e.subject * n + e.observer] < e.at) violations.push(unentitled(e, epoch));
       } else if (e.state === 'left') {
-        const ok = stopped.some((d) => d.node === e.subject && d.start <= e.at && e.at <= d.end + b.graceMs);
-        if (!ok)
-          deaths.push(
+        if (!stopped.some((d) => d.node === e.subject && d.start <= e.at && e.at <= d.end + b.graceMs))
+          violations.push(
             `${secs(e.at)}: ${nodeName(e.observer)} holds ${nodeName(e.subject)} left, which never left`,
           );
       }
     }
   };
 
-  const threshold = b.minSuspicionMs - b.refuteMs;
-  let current = epochs[0];
-  /** Why a death was not legitimate, with the evidence. */
-  const unentitled = (e: ViewEvent, epoch: (typeof epochs)[number]): string => {
-    const [o, s] = [nodeName(e.observer), nodeName(e.subject)];
-    const held = views.at(e.observer, e.subject, e.at - 1e-6) ?? 'unknown';
-    const run = runAt[epochs.indexOf(epoch)][e.observer * n + e.subject];
-    let why: string;
-    if (run)
-      why =
-        `${o} could not probe ${s} only from ${secs(run.start)} to ${secs(run.end)}, ` +
-        `shorter than ${secs(threshold)} (minimum suspicion less the time to refute), and held it ${held} when that began`;
-    else if (!epoch.world.running[e.subject])
-      why = `${s} was stopped, but ${o} cannot have heard so from anyone entitled to say it`;
-    else why = `${o} could probe ${s} (directly or through a helper), and no node that could not had told it`;
-    return `${secs(e.at)}: ${o} declared ${s} dead (it held it ${held}): ${why}. In force: ${faultsAt(e.at, t.faults)}`;
-  };
   epochs.forEach((e, i) => {
-    current = e;
-    // Views as they were when this epoch began (events at its first instant come after its causes).
-    applyUntil(e.a, false);
+    // The views as this epoch begins: its causes come before the changes at its first instant.
+    replay(e.a, false, Math.max(0, i - 1));
     const w = e.world;
     for (const d of downs) {
-      // A restarted process's old beliefs went with it.
+      // A restarted process's beliefs went with the old one.
       if (d.kind !== 'pause' && d.end === e.a) for (let s = 0; s < n; s++) until[s * n + d.node] = -Infinity;
       if (d.kind === 'pause' && d.start === e.a) {
         for (let s = 0; s < n; s++) {
@@ -452,19 +484,22 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
         }
       }
     }
-    applyUntil(e.b, i === epochs.length - 1);
+    replay(e.b, i === epochs.length - 1, i);
   });
-  const noFalseDeath: CheckVerdict = {
+  const verdict: CheckVerdict = {
     name: 'no-false-death',
-    ok: deaths.length === 0,
+    ok: violations.length === 0,
     summary:
-      deaths.length === 0
-        ? `${deathsSeen} deaths concluded, every one while its observer was entitled to it`
-        : `${deaths.length} of ${deathsSeen} deaths concluded of live, reachable members`,
-    violations: deaths,
+      violations.length === 0
+        ? `${deaths} deaths concluded, every one while its observer was entitled to it`
+        : `${violations.length} of ${deaths} deaths concluded of live, reachable members (or leaves never made)`,
+    violations,
   };
+  return { verdict, views };
+}
 
-  // Detection, measured on the views rebuilt above.
+/** Check 3: for each kill and isolation, how long until every observer held the victim suspect, and dead. */
+function measureDetection(t: Timeline, b: Bounds, views: Views, downs: readonly Down[]) {
   const samples: DetectionSample[] = [];
   const slow: string[] = [];
   for (const f of t.faults) {
@@ -474,7 +509,7 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
     // Observers must stay up while detection is due; what happens to them later is another fault's.
     const due = Math.min(end, f.start + b.detectionMs);
     const observers: number[] = [];
-    for (let o = 0; o < n; o++) {
+    for (let o = 0; o < t.nodes; o++) {
       if (o === victim || views.at(o, victim, f.start) !== 'alive') continue;
       if (downs.some((d) => d.node === o && d.start < due && d.end > f.start)) continue;
       observers.push(o);
@@ -510,7 +545,7 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
   }
   const suspect = stat(samples.flatMap((s) => (s.suspectMs === undefined ? [] : [s.suspectMs])));
   const dead = stat(samples.flatMap((s) => (s.deadMs === undefined ? [] : [s.deadMs])));
-  const detection: CheckVerdict = {
+  const verdict: CheckVerdict = {
     name: 'detection',
     ok: slow.length === 0,
     summary:
@@ -520,35 +555,36 @@ export function checkMembership(t: Timeline, b: Bounds): MembershipVerdict {
           `max ${secs(dead.max!)} (bound ${secs(b.detectionMs)}); suspect by all: median ${secs(suspect.median ?? 0)}`,
     violations: slow,
   };
+  return { verdict, samples, suspect, dead };
+}
 
-  // Convergence after the final heal.
+/** Check 1: the views agree after the final heal, for good, soon enough. */
+function judgeConvergence(t: Timeline, b: Bounds, views: Views, downs: readonly Down[]) {
   const gone = new Set(downs.filter((d) => d.end === Number.POSITIVE_INFINITY).map((d) => d.node));
-  const up = Array.from({ length: n }, (_, i) => i).filter((i) => !gone.has(i));
+  const up = Array.from({ length: t.nodes }, (_, i) => i).filter((i) => !gone.has(i));
   const wrong = disagreement(views, up, [...gone]);
   let convergedAt: number | undefined;
-  const unconverged: string[] = [];
-  if (wrong !== undefined) unconverged.push(`at the end of observation (${secs(t.end)}): ${wrong}`);
+  const violations: string[] = [];
+  if (wrong !== undefined) violations.push(`at the end of observation (${secs(t.end)}): ${wrong}`);
   else {
     convergedAt = t.finalHeal;
     for (const o of up)
-      for (let s = 0; s < n; s++) convergedAt = Math.max(convergedAt, views.lastChange(o, s) ?? 0);
+      for (let s = 0; s < t.nodes; s++) convergedAt = Math.max(convergedAt, views.lastChange(o, s) ?? 0);
     if (convergedAt - t.finalHeal > b.convergenceMs)
-      unconverged.push(
+      violations.push(
         `converged ${secs(convergedAt - t.finalHeal)} after the final heal, beyond ${secs(b.convergenceMs)}`,
       );
   }
-  const convergence: CheckVerdict = {
+  const verdict: CheckVerdict = {
     name: 'convergence',
-    ok: unconverged.length === 0,
+    ok: violations.length === 0,
     summary:
-      convergedAt !== undefined
-        ? `all views converged ${secs(convergedAt - t.finalHeal)} after the final heal (bound ${secs(b.convergenceMs)})`
-        : 'views did not converge',
-    violations: unconverged,
+      convergedAt === undefined
+        ? 'views did not converge'
+        : `all views converged ${secs(convergedAt - t.finalHeal)} after the final heal (bound ${secs(b.convergenceMs)})`,
+    violations,
   };
-
-  const checks = [convergence, noFalseDeath, detection];
-  return { checks, detection: { samples, suspect, dead }, convergedAt, ok: checks.every((c) => c.ok) };
+  return { verdict, convergedAt };
 }
 
 /** What one run of the membership nemesis found, real or simulated. */

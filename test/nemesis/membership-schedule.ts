@@ -159,6 +159,34 @@ export function membershipSchedule(o: ScheduleOptions): Fault[] {
   return planned.sort((a, b) => a.at - b.at).map((f, i) => ({ id: i + 1, ...f }));
 }
 
+export function isNetworkFault(kind: FaultKind): boolean {
+  return (NETWORK_FAULTS as readonly FaultKind[]).includes(kind);
+}
+
+/** The directed cuts a network fault makes: packets from each `from` node to each `to` node are dropped. */
+export function faultCuts(f: Fault, nodes: number): { from: number[]; to: number[] }[] {
+  const others = (x: number) => Array.from({ length: nodes }, (_, i) => i).filter((i) => i !== x);
+  switch (f.kind) {
+    case 'partition':
+    case 'bridge': {
+      const [a, b] = f.sides!;
+      return [
+        { from: [...a], to: [...b] },
+        { from: [...b], to: [...a] },
+      ];
+    }
+    case 'isolate':
+      return [
+        { from: [f.node!], to: others(f.node!) },
+        { from: others(f.node!), to: [f.node!] },
+      ];
+    case 'one-way':
+      return [{ from: [...f.sides![0]], to: [...f.sides![1]] }];
+    default:
+      return [];
+  }
+}
+
 /** One line per fault, for logs and reports. */
 export function describeFault(f: Fault, name: (i: number) => string = (i) => `n${i + 1}`): string {
   const set = (xs: readonly number[]) => `{${xs.map(name).join(',')}}`;

@@ -19,9 +19,9 @@ import {
   type MembershipReport,
   nemesisBounds,
   type ViewEvent,
-  Views,
+  ViewFollower,
 } from './membership-check.js';
-import { type Fault, type FaultKind, membershipSchedule, NEMESIS_SWIM } from './membership-schedule.js';
+import { type FaultKind, faultCuts, membershipSchedule, NEMESIS_SWIM } from './membership-schedule.js';
 
 export interface SimNemesisOptions {
   seed: number;
@@ -97,28 +97,6 @@ export function runSimMembershipNemesis(o: SimNemesisOptions): MembershipReport 
     });
   };
   const addr = (xs: readonly number[]) => xs.map((i) => c.addrs[i]);
-  const cutsOf = (f: Fault): { from: number[]; to: number[] }[] => {
-    const all = Array.from({ length: n }, (_, i) => i);
-    switch (f.kind) {
-      case 'partition':
-      case 'bridge':
-        return [
-          { from: [...f.sides![0]], to: [...f.sides![1]] },
-          { from: [...f.sides![1]], to: [...f.sides![0]] },
-        ];
-      case 'isolate': {
-        const others = all.filter((i) => i !== f.node);
-        return [
-          { from: [f.node!], to: others },
-          { from: others, to: [f.node!] },
-        ];
-      }
-      case 'one-way':
-        return [{ from: [...f.sides![0]], to: [...f.sides![1]] }];
-      default:
-        return [];
-    }
-  };
 
   for (const f of schedule) {
     const begin = t0 + f.at;
@@ -130,7 +108,7 @@ export function runSimMembershipNemesis(o: SimNemesisOptions): MembershipReport 
       case 'bridge':
       case 'isolate':
       case 'one-way': {
-        const made = cutsOf(f);
+        const made = faultCuts(f, n);
         let simCuts: SimCut[] = [];
         sim.at(begin, () => {
           simCuts = made.flatMap((x) => sim.partition(addr(x.from), addr(x.to), { oneWay: true }));
@@ -202,24 +180,11 @@ export function runSimMembershipNemesis(o: SimNemesisOptions): MembershipReport 
 
   // Converged, and staying so, within the bound.
   const up = Array.from({ length: n }, (_, i) => i).filter((i) => !gone.has(i));
-  const live = new Views(n);
-  let applied = 0;
-  let restartsApplied = 0;
-  const catchUp = () => {
-    for (; applied < events.length; applied++) {
-      const e = events[applied];
-      while (restartsApplied < restarts.length && restarts[restartsApplied].at <= e.at) {
-        live.restart(restarts[restartsApplied].node, restarts[restartsApplied].at);
-        restartsApplied++;
-      }
-      live.apply(e);
-    }
-  };
+  const live = new ViewFollower(n);
   let since: number | undefined;
   const deadline = t0 + finalHeal + bounds.convergenceMs + SETTLE_MS;
   while (sim.now() < deadline) {
-    catchUp();
-    if (disagreement(live, up, [...gone]) === undefined) {
+    if (disagreement(live.catchUp(events, restarts), up, [...gone]) === undefined) {
       since ??= sim.now();
       if (sim.now() - since >= SETTLE_MS) break;
     } else since = undefined;

@@ -15,7 +15,6 @@ import { formatClockSkew } from '../../src/clock.js';
 import { type Lab, withLab } from '../cluster/net-lab.js';
 import {
   type CheckVerdict,
-  type Cut,
   checkMembership,
   type Down,
   disagreement,
@@ -25,15 +24,18 @@ import {
   type MembershipReport,
   nemesisBounds,
   nodeName,
-  Views,
+  type ViewEvent,
+  ViewFollower,
+  type Views,
 } from './membership-check.js';
 import {
   describeFault,
   type Fault,
   type FaultKind,
+  faultCuts,
+  isNetworkFault,
   membershipSchedule,
   NEMESIS_SWIM,
-  NETWORK_FAULTS,
 } from './membership-schedule.js';
 
 export { formatMembershipReport, type MembershipReport } from './membership-check.js';
@@ -54,49 +56,16 @@ export interface MembershipNemesisOptions {
   loss?: readonly [number, number];
 }
 
-const EVENT_STATES: Record<string, MemberState> = {
-  'member join': 'alive',
-  'member alive': 'alive',
-  'member suspect': 'suspect',
-  'member dead': 'dead',
-  'member leave': 'left',
-};
+const EVENT_STATES = new Map<string | undefined, MemberState>([
+  ['member join', 'alive'],
+  ['member alive', 'alive'],
+  ['member suspect', 'suspect'],
+  ['member dead', 'dead'],
+  ['member leave', 'left'],
+]);
 
 /** How long views must stay converged before the run ends. */
 const SETTLE_MS = 3000;
-
-interface RawEvent {
-  at: number;
-  observer: number;
-  member: string;
-  state: MemberState;
-}
-
-/** The cuts a network fault makes: packets from each `from` node to each `to` node are dropped. */
-function cutsOf(f: Fault, n: number): { from: number[]; to: number[] }[] {
-  const all = Array.from({ length: n }, (_, i) => i);
-  switch (f.kind) {
-    case 'partition':
-    case 'bridge': {
-      const [a, b] = f.sides!;
-      return [
-        { from: [...a], to: [...b] },
-        { from: [...b], to: [...a] },
-      ];
-    }
-    case 'isolate': {
-      const others = all.filter((i) => i !== f.node);
-      return [
-        { from: [f.node!], to: others },
-        { from: others, to: [f.node!] },
-      ];
-    }
-    case 'one-way':
-      return [{ from: [...f.sides![0]], to: [...f.sides![1]] }];
-    default:
-      return [];
-  }
-}
 
 /** Runs one seeded schedule against real node processes and judges what their views did. */
 export async function runMembershipNemesis(opts: MembershipNemesisOptions): Promise<MembershipReport> {
@@ -104,7 +73,9 @@ export async function runMembershipNemesis(opts: MembershipNemesisOptions): Prom
   const log = opts.log ?? (() => {});
   const schedule = membershipSchedule({ ...opts, nodes: n });
   const bounds = nemesisBounds(NEMESIS_SWIM, n);
-  const raw: RawEvent[] = [];
+  const early: { at: number; observer: number; member: string; state: MemberState }[] = [];
+  const events: ViewEvent[] = [];
+  const index = new Map<string, number>();
   let t0 = Number.NaN;
   const now = () => performance.now() - t0;
 
@@ -116,141 +87,126 @@ export async function runMembershipNemesis(opts: MembershipNemesisOptions): Prom
     } catch {
       return;
     }
-    const state = j.msg === undefined ? undefined : EVENT_STATES[j.msg];
-    // Before the schedule starts the clock reads NaN: those events are stamped at time 0.
-    if (state && j.member) raw.push({ at: Number.isNaN(t0) ? 0 : now(), observer, member: j.member, state });
+    const state = EVENT_STATES.get(j.msg);
+    if (!state || !j.member) return;
+    // Until the cluster has formed, not every id is known yet: those are sorted out at the start.
+    if (Number.isNaN(t0)) {
+      early.push({ at: -1, observer, member: j.member, state });
+      return;
+    }
+    const subject = index.get(j.member);
+    if (subject !== undefined) events.push({ at: now(), observer, subject, state });
   };
 
   return withLab(
     n,
     'mnem',
     async (lab) => {
+      for (const node of lab.nodes) index.set(node.info!.id, node.index);
+      for (const e of early) {
+        const subject = index.get(e.member);
+        if (subject !== undefined) events.push({ at: e.at, observer: e.observer, subject, state: e.state });
+      }
       t0 = performance.now();
-      for (const e of raw) e.at = -1;
       log(`membership nemesis: seed ${opts.seed}, ${n} nodes, ${schedule.length} faults planned`);
-      const index = new Map<string, number>();
-      const refreshIds = () => {
-        lab.nodes.forEach((node, i) => {
-          if (node.info) index.set(node.info.id, i);
-        });
-      };
-      refreshIds();
       const restarts: { node: number; at: number }[] = [];
       const records: FaultRecord[] = [];
       const gone = new Set<number>();
-      const allAddrs = lab.nodes.map((x) => x.addr);
-
+      const until = (at: number) => sleep(Math.max(0, t0 + at - performance.now()));
       const start = async (i: number, env: NodeJS.ProcessEnv = {}) => {
         restarts.push({ node: i, at: now() });
-        await lab.start(i, { env, seeds: allAddrs.filter((_, j) => j !== i) });
+        await lab.start(i, { env, seeds: lab.nodes.filter((x) => x.index !== i).map((x) => x.addr) });
         return now();
       };
-      const stopProcess = async (i: number, sig: 'SIGKILL' | 'SIGTERM') => {
-        await lab.nodes[i].proc?.stop(sig, 10_000);
-      };
+      const stop = (i: number, sig: 'SIGKILL' | 'SIGTERM') => lab.nodes[i].proc?.stop(sig, 10_000);
 
       const inject = async (f: Fault): Promise<FaultRecord> => {
         log(`${(now() / 1000).toFixed(1)} s: #${f.id} ${describeFault(f)}`);
         const begin = now();
-        const cuts: Cut[] = [];
+        const heal = f.at + f.duration;
+        const node = f.node!;
         const downs: Down[] = [];
-        let end: number;
-        if (NETWORK_FAULTS.includes(f.kind as (typeof NETWORK_FAULTS)[number])) {
-          const made = cutsOf(f, n);
+        if (isNetworkFault(f.kind)) {
+          const made = faultCuts(f, n);
           await Promise.all(
-            lab.nodes.map((node, i) => {
-              const from = made.filter((c) => c.to.includes(i)).flatMap((c) => c.from);
+            lab.nodes.map((x) => {
               if (f.kind === 'loss') {
-                return lab.iptables(i, [
+                return lab.iptables(x.index, [
                   ...['-A', 'INPUT', '-i', 'eth0', '-m', 'statistic', '--mode', 'random'],
                   ...['--probability', String(f.loss), '-j', 'DROP'],
                 ]);
               }
+              const from = made.filter((c) => c.to.includes(x.index)).flatMap((c) => c.from);
               if (from.length === 0) return undefined;
               const src = from.map((j) => lab.nodes[j].ip).join(',');
-              return lab.iptables(node.index, ['-A', 'INPUT', '-s', src, '-j', 'DROP']);
+              return lab.iptables(x.index, ['-A', 'INPUT', '-s', src, '-j', 'DROP']);
             }),
           );
-          await sleep(Math.max(0, t0 + f.at + f.duration - performance.now()));
-          await Promise.all(lab.nodes.map((_, i) => lab.iptables(i, ['-F', 'INPUT'])));
-          end = now();
-          for (const c of made) cuts.push({ ...c, start: begin, end });
-        } else if (f.kind === 'pause') {
-          const p = lab.nodes[f.node!].proc!;
+          await until(heal);
+          await Promise.all(lab.nodes.map((x) => lab.iptables(x.index, ['-F', 'INPUT'])));
+          const end = now();
+          return { ...f, start: begin, end, cuts: made.map((c) => ({ ...c, start: begin, end })), downs };
+        }
+        let end: number;
+        if (f.kind === 'pause') {
+          const p = lab.nodes[node].proc!;
           p.signal('SIGSTOP');
           try {
-            await sleep(Math.max(0, t0 + f.at + f.duration - performance.now()));
+            await until(heal);
           } finally {
             p.signal('SIGCONT');
           }
           end = now();
-          downs.push({ node: f.node!, kind: 'pause', start: begin, end });
+          downs.push({ node, kind: 'pause', start: begin, end });
         } else if (f.kind === 'kill') {
-          await stopProcess(f.node!, 'SIGKILL');
+          await stop(node, 'SIGKILL');
           if (f.restart === false) {
-            gone.add(f.node!);
+            gone.add(node);
             end = Number.POSITIVE_INFINITY;
           } else {
-            await sleep(Math.max(0, t0 + f.at + f.duration - performance.now()));
-            end = await start(f.node!);
+            await until(heal);
+            end = await start(node);
           }
-          downs.push({ node: f.node!, kind: 'kill', start: begin, end });
+          downs.push({ node, kind: 'kill', start: begin, end });
         } else {
-          await stopProcess(f.node!, 'SIGTERM');
-          const up = await start(f.node!, { CAIRN_CLOCK_SKEW: formatClockSkew(f.skew!) });
-          downs.push({ node: f.node!, kind: 'stop', start: begin, end: up });
-          await sleep(Math.max(0, t0 + f.at + f.duration - performance.now()));
+          await stop(node, 'SIGTERM');
+          const up = await start(node, { CAIRN_CLOCK_SKEW: formatClockSkew(f.skew!) });
+          downs.push({ node, kind: 'stop', start: begin, end: up });
+          await until(heal);
           const back = now();
-          await stopProcess(f.node!, 'SIGTERM');
-          end = await start(f.node!);
-          downs.push({ node: f.node!, kind: 'stop', start: back, end });
+          await stop(node, 'SIGTERM');
+          end = await start(node);
+          downs.push({ node, kind: 'stop', start: back, end });
         }
-        return { ...f, start: begin, end, cuts, downs };
+        return { ...f, start: begin, end, cuts: [], downs };
       };
 
       const lane = async (faults: Fault[]) => {
         for (const f of faults) {
-          await sleep(Math.max(0, t0 + f.at - performance.now()));
+          await until(f.at);
           records.push(await inject(f));
         }
       };
-      const isNet = (f: Fault) => (NETWORK_FAULTS as readonly string[]).includes(f.kind);
       try {
-        await Promise.all([lane(schedule.filter(isNet)), lane(schedule.filter((f) => !isNet(f)))]);
+        await Promise.all([
+          lane(schedule.filter((f) => isNetworkFault(f.kind))),
+          lane(schedule.filter((f) => !isNetworkFault(f.kind))),
+        ]);
       } finally {
         // Whatever failed, no process is left stopped and no rule left in place.
-        for (const node of lab.nodes) node.proc?.signal('SIGCONT');
-        await Promise.all(lab.nodes.map((_, i) => lab.iptables(i, ['-F', 'INPUT'])));
+        for (const x of lab.nodes) x.proc?.signal('SIGCONT');
+        await Promise.all(lab.nodes.map((x) => lab.iptables(x.index, ['-F', 'INPUT'])));
       }
       records.sort((a, b) => a.id - b.id);
-      const finalHeal = Math.max(
-        0,
-        ...records.map((r) => (r.kind === 'kill' && r.restart === false ? r.start : r.end)),
-      );
-      refreshIds();
+      const finalHeal = Math.max(0, ...records.map((r) => (Number.isFinite(r.end) ? r.end : r.start)));
 
       // Wait for the views to converge, and stay so, within the bound.
-      const live = new Views(n);
-      const up = lab.nodes.map((_, i) => i).filter((i) => !gone.has(i));
-      let applied = 0;
-      let restartsApplied = 0;
-      const catchUp = () => {
-        const rs = [...restarts].sort((a, b) => a.at - b.at);
-        while (applied < raw.length) {
-          const e = raw[applied];
-          while (restartsApplied < rs.length && rs[restartsApplied].at <= e.at)
-            live.restart(rs[restartsApplied].node, rs[restartsApplied++].at);
-          const subject = index.get(e.member);
-          if (subject !== undefined) live.apply({ at: e.at, observer: e.observer, subject, state: e.state });
-          applied++;
-        }
-      };
+      const live = new ViewFollower(n);
+      const up = lab.nodes.map((x) => x.index).filter((i) => !gone.has(i));
       const deadline = finalHeal + bounds.convergenceMs + SETTLE_MS;
       let since: number | undefined;
       while (now() < deadline) {
-        catchUp();
-        const wrong = disagreement(live, up, [...gone]);
-        if (wrong === undefined) {
+        if (disagreement(live.catchUp(events, restarts), up, [...gone]) === undefined) {
           since ??= now();
           if (now() - since >= SETTLE_MS) break;
         } else since = undefined;
@@ -260,19 +216,10 @@ export async function runMembershipNemesis(opts: MembershipNemesisOptions): Prom
       log(`${(observedUntil / 1000).toFixed(1)} s: observation ends`);
 
       // The event stream against what each node says when asked.
-      const statusMismatch = await crossCheck(lab, up, index, () => {
-        catchUp();
-        return live;
-      });
-
-      const events = raw.flatMap((e) => {
-        const subject = index.get(e.member);
-        return subject === undefined || e.at > observedUntil
-          ? []
-          : [{ at: e.at, observer: e.observer, subject, state: e.state }];
-      });
+      const statusMismatch = await crossCheck(lab, up, index, () => live.catchUp(events, restarts));
+      const observed = events.filter((e) => e.at <= observedUntil);
       const verdict = checkMembership(
-        { nodes: n, events, restarts, faults: records, finalHeal, end: observedUntil },
+        { nodes: n, events: observed, restarts, faults: records, finalHeal, end: observedUntil },
         bounds,
       );
       const checks = verdict.checks.map(
@@ -294,7 +241,7 @@ export async function runMembershipNemesis(opts: MembershipNemesisOptions): Prom
         faults: records,
         finalHeal,
         observedUntil,
-        events: events.length,
+        events: observed.length,
       };
     },
     {
@@ -305,7 +252,10 @@ export async function runMembershipNemesis(opts: MembershipNemesisOptions): Prom
   );
 }
 
-/** Every running node's `cairn status --json` compared with the view its events gave. */
+/**
+ * Every running node's `cairn status --json` compared with the view its events gave. A view may
+ * change between the two readings, so a node that differs is asked again (three times at most).
+ */
 async function crossCheck(
   lab: Lab,
   up: number[],
@@ -313,20 +263,21 @@ async function crossCheck(
   views: () => Views,
 ): Promise<string[]> {
   const out: string[] = [];
-  const statuses = await Promise.all(up.map((i) => lab.status(i)));
-  const v = views();
-  statuses.forEach((s, k) => {
-    const o = up[k];
-    for (const m of s.members) {
-      const subject = index.get(m.id);
-      if (subject === undefined || subject === o) continue;
-      const seen = v.now(o, subject);
-      if (seen !== m.state)
-        out.push(
-          `${nodeName(o)}'s status holds ${nodeName(subject)} ${m.state}; its events said ${seen ?? 'nothing'}`,
-        );
+  for (const o of up) {
+    let diff: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const status = await lab.status(o);
+      const v = views();
+      diff = status.members.flatMap((m) => {
+        const subject = index.get(m.id);
+        if (subject === undefined || subject === o || v.now(o, subject) === m.state) return [];
+        const seen = v.now(o, subject) ?? 'nothing';
+        return [`${nodeName(o)}'s status holds ${nodeName(subject)} ${m.state}; its events said ${seen}`];
+      });
+      if (diff.length === 0) break;
     }
-  });
+    out.push(...diff);
+  }
   return out;
 }
 
