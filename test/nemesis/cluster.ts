@@ -7,7 +7,7 @@
  * crash can be turned into a power loss after the fact.
  */
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { rm, statfs } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Netns, withNetns } from '../support/netns.js';
 import { type CutReport, type PowerLossLayer, powerLossLayer } from '../support/powerloss/index.js';
@@ -18,6 +18,7 @@ import { historyNow, NemesisError } from './base.js';
 import type { NodeTarget } from './workload.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js');
+const PROBE = join(import.meta.dirname, 'probe.js');
 const SUBNET = '10.78.0';
 export const CLIENT_IP = `${SUBNET}.100`;
 export const EXPORT_PATH = '/nemesis';
@@ -176,18 +177,46 @@ export class Cluster {
     node.paused = false;
   }
 
+  /** Whether the node answers an NFS NULL call from the client namespace within `timeoutMs`. */
+  async serving(node: ClusterNode, timeoutMs: number): Promise<boolean> {
+    const r = await this.client.exec(
+      [process.execPath, PROBE, node.ip, String(NFS_PORT), String(timeoutMs)],
+      {
+        timeoutMs: timeoutMs + 10_000,
+      },
+    );
+    return r.code === 0;
+  }
+
   /** Runs iptables inside the node's namespace (-w: the xtables lock is shared by every namespace). */
   async iptables(node: ClusterNode, args: readonly string[]): Promise<void> {
     await node.ns.execChecked(['iptables', '-w', ...args], { timeoutMs: 30_000 });
   }
 
-  /** Fills the node's tmpfs to the last block with a ballast file; returns its size. */
+  /**
+   * Fills the node's tmpfs to the last page with a ballast file, written (not allocated) in ever
+   * smaller pieces until even a page does not fit: the node may be writing meanwhile. Returns its
+   * size.
+   */
   async fillDisk(node: ClusterNode): Promise<number> {
-    const s = await statfs(node.disk);
-    const bytes = s.bavail * s.bsize;
-    const r = await node.ns.exec(['fallocate', '-l', String(bytes), join(node.disk, 'ballast')]);
-    if (r.code !== 0) throw new NemesisError(`cannot fill ${node.name}'s disk: ${r.stderr}`);
-    return bytes;
+    const f = await open(join(node.disk, 'ballast'), 'w');
+    let size = 0;
+    try {
+      for (let piece = 1 << 20; piece >= 4096; piece >>= 4) {
+        const zeros = Buffer.alloc(piece);
+        for (;;) {
+          try {
+            size += (await f.write(zeros, 0, piece, size)).bytesWritten;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+            break;
+          }
+        }
+      }
+    } finally {
+      await f.close();
+    }
+    return size;
   }
 
   async freeDisk(node: ClusterNode): Promise<void> {

@@ -16,15 +16,20 @@ export interface FaultRecord {
   readonly n: number;
   readonly kind: FaultKind;
   readonly description: string;
-  /** Milliseconds after the schedule started, as planned and as injected. */
+  /** Milliseconds after the schedule started, as planned. */
   readonly plannedAt: number;
+  /** On the run's clock (ScheduleHooks.now). */
   injectedAt?: number;
   healedAt?: number;
+  /** What the injection found worth telling (what a power cut undid). */
+  detail?: string;
   /** What went wrong injecting or healing it. */
   error?: string;
 }
 
 export interface ScheduleHooks {
+  /** The run's clock, in milliseconds: fault records and log lines are stamped with it. */
+  now(): number;
   onCrash(node: ClusterNode, kind: CrashKind, t: number): void;
   /** A node did not come back: a finding, not a harness failure. */
   onFinding(text: string): void;
@@ -32,6 +37,8 @@ export interface ScheduleHooks {
 }
 
 type Heal = () => Promise<void>;
+/** A fault injected: how to heal it, and what the injection found worth telling. */
+type Injected = Heal | { heal: Heal; detail: string };
 
 /** An iptables rule in one node's namespace, deleted as it was added. */
 interface Rule {
@@ -86,7 +93,7 @@ async function stopClean(cluster: Cluster, node: ClusterNode, hooks: ScheduleHoo
   }
 }
 
-async function inject(cluster: Cluster, f: PlannedFault, hooks: ScheduleHooks): Promise<Heal> {
+async function inject(cluster: Cluster, f: PlannedFault, hooks: ScheduleHooks): Promise<Injected> {
   const node = cluster.nodes[f.nodes[0]];
   switch (f.kind) {
     case 'kill':
@@ -95,11 +102,12 @@ async function inject(cluster: Cluster, f: PlannedFault, hooks: ScheduleHooks): 
     case 'power': {
       const { at, report } = await cluster.powerCut(node, f.cutSeed);
       hooks.onCrash(node, 'power', at);
-      hooks.log(
-        `${node.name} lost power: ${report.writesReverted} writes undone, ${report.writesKept} kept, ` +
+      return {
+        heal: () => restart(cluster, node, hooks),
+        detail:
+          `${report.writesReverted} writes undone, ${report.writesKept} kept, ` +
           `${report.filesRemoved} files removed, ${report.entriesRestored} names restored`,
-      );
-      return () => restart(cluster, node, hooks);
+      };
     }
     case 'pause':
       cluster.pause(node);
@@ -144,7 +152,9 @@ async function inject(cluster: Cluster, f: PlannedFault, hooks: ScheduleHooks): 
 
 /**
  * Runs the schedule until it ends or `stop` aborts, then heals what is held; resolves with the
- * record of every fault started, once all are healed.
+ * record of every fault injected (in schedule order), once all are healed. Each lock passes from
+ * fault to fault in schedule order, and a fault waiting for one lock holds up no fault that needs
+ * others.
  */
 export async function runSchedule(
   cluster: Cluster,
@@ -153,36 +163,44 @@ export async function runSchedule(
   hooks: ScheduleHooks,
 ): Promise<FaultRecord[]> {
   const start = performance.now();
-  const elapsed = () => Math.round(performance.now() - start);
+  const stamp = (ms: number) => `+${(ms / 1000).toFixed(1)}s`;
   const name = (e: Endpoint) => (e === CLIENT ? 'client' : cluster.nodes[e].name);
-  const holding = new Map<number, Promise<void>>();
-  const records: FaultRecord[] = [];
-  const running: Promise<void>[] = [];
   const stopped = new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve()));
-  for (const f of plan) {
-    await pause(f.at - elapsed(), stop);
-    await Promise.race([Promise.all(f.nodes.map((i) => holding.get(i))), stopped]);
-    if (stop.aborted) break;
+  const holding = new Map<string, Promise<void>>();
+  const records: FaultRecord[] = [];
+
+  const run = async (f: PlannedFault, before: readonly (Promise<void> | undefined)[]) => {
+    await pause(f.at - (performance.now() - start), stop);
+    await Promise.race([Promise.all(before), stopped]);
+    if (stop.aborted) return;
     const rec: FaultRecord = { n: f.n, kind: f.kind, description: describeFault(f, name), plannedAt: f.at };
     records.push(rec);
-    const task = (async () => {
-      let heal: Heal | undefined;
-      try {
-        heal = await inject(cluster, f, hooks);
-        rec.injectedAt = elapsed();
-        hooks.log(`+${(rec.injectedAt / 1000).toFixed(1)}s fault ${f.n} ${rec.description}`);
-        await pause(f.holdMs, stop);
-        await heal();
-        rec.healedAt = elapsed();
-        hooks.log(`+${(rec.healedAt / 1000).toFixed(1)}s healed ${f.n}`);
-      } catch (e) {
-        rec.error = (e as Error).message;
-        hooks.log(`fault ${f.n} (${rec.description}) went wrong: ${rec.error}`);
-      }
-    })();
-    for (const i of f.nodes) holding.set(i, task);
-    running.push(task);
-  }
-  await Promise.all(running);
-  return records;
+    try {
+      const injected = await inject(cluster, f, hooks);
+      const heal = typeof injected === 'function' ? injected : injected.heal;
+      rec.detail = typeof injected === 'function' ? undefined : injected.detail;
+      rec.injectedAt = hooks.now();
+      hooks.log(
+        `${stamp(rec.injectedAt)} fault ${f.n} ${rec.description}${rec.detail ? `: ${rec.detail}` : ''}`,
+      );
+      await pause(f.holdMs, stop);
+      await heal();
+      rec.healedAt = hooks.now();
+      hooks.log(`${stamp(rec.healedAt)} healed ${f.n}`);
+    } catch (e) {
+      rec.error = (e as Error).message;
+      hooks.log(`${stamp(hooks.now())} fault ${f.n} (${rec.description}) went wrong: ${rec.error}`);
+    }
+  };
+
+  const tasks = plan.map((f) => {
+    const task = run(
+      f,
+      f.holds.map((l) => holding.get(l)),
+    );
+    for (const l of f.holds) holding.set(l, task);
+    return task;
+  });
+  await Promise.all(tasks);
+  return records.sort((a, b) => a.n - b.n);
 }

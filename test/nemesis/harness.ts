@@ -4,6 +4,7 @@
  * every fault healed, every node serving, the final reads, and each workload's check on each
  * node's part of the history.
  */
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import type { SpawnedProcess } from '../support/process.js';
 import { historyNow, NemesisError } from './base.js';
@@ -50,6 +51,8 @@ export interface NemesisReport {
 }
 
 const RUNNER = join(import.meta.dirname, 'runner.js');
+/** How long a healed node has to answer again. */
+const SERVING_MS = 30_000;
 
 /** Merges one workload's per-node reports: invalid if any is, unknown if any is and none invalid. */
 export function mergeReports(workload: string, parts: readonly CheckReport[]): CheckReport {
@@ -76,7 +79,7 @@ function listen(runner: SpawnedProcess, on: (m: RunnerMessage) => void): void {
   });
 }
 
-/** Restores every node to health: no rules, no ballast, no pause, no skew, running. */
+/** Restores every node to health: no rules, no ballast, no pause, no skew, running and serving. */
 async function healAll(cluster: Cluster, onCrash: (node: string, t: number) => void, findings: string[]) {
   for (const node of cluster.nodes) {
     if (node.paused && node.running) cluster.resume(node);
@@ -95,6 +98,13 @@ async function healAll(cluster: Cluster, onCrash: (node: string, t: number) => v
       }
     }
   }
+  for (const node of cluster.nodes) {
+    if (!(await cluster.serving(node, SERVING_MS)))
+      findings.push(
+        `${node.name} did not answer NFS ${SERVING_MS / 1000} s after every fault was healed ` +
+          `(its process is ${node.running ? 'running' : 'gone'})\n${node.proc?.describeOutput() ?? ''}`,
+      );
+  }
 }
 
 export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
@@ -109,10 +119,12 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
     kinds: o.faults,
     meanGapMs: o.meanGapMs,
   });
-  const history = new HistoryCollector(historyNow());
+  // One clock for the whole run: log lines, fault records and history times count from here.
+  const origin = historyNow();
+  const now = () => historyNow() - origin;
+  const history = new HistoryCollector(origin);
   const findings: string[] = [];
-  const started = performance.now();
-  const stamp = () => `+${((performance.now() - started) / 1000).toFixed(1)}s`;
+  const stamp = () => `+${(now() / 1000).toFixed(1)}s`;
 
   const faults = await withCluster(
     {
@@ -170,9 +182,12 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
         log(`${stamp()} workloads ready; ${plan.length} faults planned over ${o.durationMs} ms`);
         const stopper = new AbortController();
         const stop = stopper.signal;
+        // Every fault waits on it.
+        setMaxListeners(0, stop);
         const timer = setTimeout(() => stopper.abort(), o.durationMs);
         const [records] = await Promise.all([
           runSchedule(cluster, plan, stop, {
+            now,
             onCrash: (node, kind, t) => history.crash(node.name, kind, t),
             onFinding: (text) => findings.push(text),
             log,

@@ -7,6 +7,7 @@
  *
  * Usage: node runner.js CONFIG-JSON (RunnerConfig).
  */
+import { setMaxListeners } from 'node:events';
 import { SeededRandom } from '../../src/random.js';
 import { historyNow, NemesisError } from './base.js';
 import type { RunnerMessage } from './history.js';
@@ -72,6 +73,8 @@ class StreamRecorder implements Recorder {
 async function main(config: RunnerConfig): Promise<void> {
   // Both handlers before anything else: a signal's default action would end the process.
   const stopRun = new AbortController();
+  // Every client process waits on the signal; more than ten is no leak.
+  setMaxListeners(0, stopRun.signal);
   process.on('SIGUSR1', () => stopRun.abort());
   const healed = new Promise<void>((resolve) => process.on('SIGUSR2', () => resolve()));
 
@@ -97,7 +100,9 @@ async function main(config: RunnerConfig): Promise<void> {
   const keepAlive = setInterval(() => {}, 60_000);
   await healed;
   clearInterval(keepAlive);
-  const finals = contexts(new AbortController().signal);
+  const never = new AbortController().signal;
+  setMaxListeners(0, never);
+  const finals = contexts(never);
   await Promise.all(workloads.map((w, i) => w.final(finals[i])));
   send({ type: 'done' });
 }

@@ -4,11 +4,14 @@
  * with the same parameters. Only when each is injected follows the run's timing: a fault waits
  * until its planned time and until the nodes it holds are free of the fault before.
  *
- * A fault holds its nodes from injection to heal, so two faults never act on one node at once:
- * a paused node is never killed, a full disk is never restarted, a partition of every node waits
- * until each is free. Single-node faults prefer a node that is free at their planned time, so
- * that faults on different nodes overlap.
+ * A fault holds what it acts on from injection to heal: a node's process (kill, power, pause,
+ * skew, and a full disk, which a restart would meet) or a node's network rules (partitions, loss).
+ * Two faults never hold the same thing at once, so a paused process is never killed and a full
+ * disk never restarted on, while a partition may well cut a node that is being killed (rules and
+ * processes do not touch). Single-node faults prefer a node that is free at their planned time,
+ * so that faults on different nodes overlap.
  */
+import { formatClockSkew } from '../../src/clock.js';
 import { SeededRandom } from '../../src/random.js';
 import { NemesisError } from './base.js';
 
@@ -47,8 +50,10 @@ export interface PlannedFault {
   /** Milliseconds after the schedule starts. */
   readonly at: number;
   readonly kind: FaultKind;
-  /** The nodes it holds from injection to heal. */
+  /** The nodes it acts on (the first is the target of a single-node fault). */
   readonly nodes: readonly number[];
+  /** What it holds from injection to heal: `proc:I` (node I's process) or `net:I` (its rules). */
+  readonly holds: readonly string[];
   /** How long it lasts between injection and heal (a crashed node: how long it stays down). */
   readonly holdMs: number;
   /** Partitions: sides that cannot reach each other (halves: [A, B]; bridge: [A, B, [bridge]]). */
@@ -72,36 +77,36 @@ export interface PlanOptions {
   readonly nodes: number;
   /** Default: every kind the node count allows. */
   readonly kinds?: readonly FaultKind[];
-  /** Mean time between planned faults. Default 400 ms: nodes are rarely without one. */
+  /** Mean time between planned faults. Default 300 ms: nodes are rarely without one. */
   readonly meanGapMs?: number;
 }
 
 /** The shortest and longest hold of each kind, in milliseconds. */
 const HOLD: Record<FaultKind, [number, number]> = {
-  kill: [0, 1000],
-  power: [0, 1000],
-  pause: [300, 3000],
-  'partition-client': [500, 3000],
-  'partition-halves': [500, 3000],
-  'partition-bridge': [500, 3000],
-  'partition-oneway': [500, 3000],
-  loss: [1000, 4000],
-  skew: [2000, 5000],
-  'disk-full': [500, 3000],
+  kill: [0, 600],
+  power: [0, 600],
+  pause: [200, 1500],
+  'partition-client': [300, 1500],
+  'partition-halves': [300, 1500],
+  'partition-bridge': [300, 1500],
+  'partition-oneway': [300, 1500],
+  loss: [500, 2000],
+  skew: [1000, 3000],
+  'disk-full': [300, 1500],
 };
 
 /** What injecting and healing cost besides the hold (restarts), for planning only. */
 const OVERHEAD: Record<FaultKind, number> = {
-  kill: 1500,
-  power: 1500,
+  kill: 1000,
+  power: 1000,
   pause: 100,
-  'partition-client': 300,
-  'partition-halves': 600,
-  'partition-bridge': 600,
-  'partition-oneway': 300,
-  loss: 300,
-  skew: 3000,
-  'disk-full': 300,
+  'partition-client': 200,
+  'partition-halves': 400,
+  'partition-bridge': 400,
+  'partition-oneway': 200,
+  loss: 200,
+  skew: 2000,
+  'disk-full': 200,
 };
 
 /** The fewest nodes a kind needs. */
@@ -134,10 +139,23 @@ function shuffled(r: SeededRandom, xs: readonly number[]): number[] {
   return out;
 }
 
-type Shape = Omit<PlannedFault, 'n' | 'at'>;
+type Shape = Omit<PlannedFault, 'n' | 'at' | 'holds'>;
+
+const NETWORK_KINDS: ReadonlySet<FaultKind> = new Set([
+  'partition-client',
+  'partition-halves',
+  'partition-bridge',
+  'partition-oneway',
+  'loss',
+]);
+
+/** The lock a fault of `kind` takes on node `i`. */
+function lockOf(kind: FaultKind, i: number): string {
+  return `${NETWORK_KINDS.has(kind) ? 'net' : 'proc'}:${i}`;
+}
 
 /** A fault of `kind`: its targets and parameters. `pick` chooses one node (a free one if it can). */
-function shape(kind: FaultKind, r: SeededRandom, nodes: number, pick: () => number): Shape {
+function shape(kind: FaultKind, r: SeededRandom, nodes: number, pick: (kind: FaultKind) => number): Shape {
   const [lo, hi] = HOLD[kind];
   const holdMs = lo + r.int(hi - lo + 1);
   const all = Array.from({ length: nodes }, (_, i) => i);
@@ -153,25 +171,25 @@ function shape(kind: FaultKind, r: SeededRandom, nodes: number, pick: () => numb
       return { kind, holdMs, nodes: all, sides: [rest.slice(0, cut), rest.slice(cut), [bridge]] };
     }
     case 'partition-oneway': {
-      const a = pick();
+      const a = pick(kind);
       const others = [CLIENT, ...all.filter((i) => i !== a)];
       const b = others[r.int(others.length)];
       const [from, to] = r.chance(0.5) ? [a, b] : [b, a];
       return { kind, holdMs, nodes: b === CLIENT ? [a] : [a, b].sort((x, y) => x - y), from, to };
     }
     case 'loss':
-      return { kind, holdMs, nodes: [pick()], probability: [0.05, 0.2, 0.5][r.int(3)] };
+      return { kind, holdMs, nodes: [pick(kind)], probability: [0.05, 0.2, 0.5][r.int(3)] };
     case 'skew': {
       const offset = (r.chance(0.5) ? -1 : 1) * (1000 + r.int(120_000));
       const rate = [1, 1, 0.9, 1.1][r.int(4)];
-      return { kind, holdMs, nodes: [pick()], skew: `offset=${offset},rate=${rate}` };
+      return { kind, holdMs, nodes: [pick(kind)], skew: formatClockSkew({ offsetMs: offset, rate }) };
     }
     case 'power': {
-      const node = pick();
+      const node = pick(kind);
       return { kind, holdMs, nodes: [node], cutSeed: r.chance(0.5) ? r.nextUint32() : undefined };
     }
     default:
-      return { kind, holdMs, nodes: [pick()] };
+      return { kind, holdMs, nodes: [pick(kind)] };
   }
 }
 
@@ -181,26 +199,31 @@ export function planSchedule(o: PlanOptions): PlannedFault[] {
   if (kinds.length === 0)
     throw new NemesisError(`none of the fault kinds asked for works with ${o.nodes} node(s)`);
   const r = new SeededRandom(o.seed);
-  const freeAt = new Array<number>(o.nodes).fill(0);
-  const meanGap = o.meanGapMs ?? 400;
+  const freeAt = new Map<string, number>();
+  const free = (lock: string) => freeAt.get(lock) ?? 0;
+  const meanGap = o.meanGapMs ?? 300;
   const out: PlannedFault[] = [];
   let t = 0;
   for (;;) {
     t += r.exponential(meanGap);
-    if (t >= o.durationMs) return out;
+    if (t >= o.durationMs) break;
     const now = t;
-    const pick = (): number => {
-      const free = freeAt.map((f, i) => (f <= now ? i : -1)).filter((i) => i >= 0);
-      if (free.length > 0) return free[r.int(free.length)];
-      return freeAt.indexOf(Math.min(...freeAt));
+    const pick = (kind: FaultKind): number => {
+      const locks = Array.from({ length: o.nodes }, (_, i) => lockOf(kind, i));
+      const idle = locks.flatMap((l, i) => (free(l) <= now ? [i] : []));
+      if (idle.length > 0) return idle[r.int(idle.length)];
+      const soonest = Math.min(...locks.map(free));
+      return locks.findIndex((l) => free(l) === soonest);
     };
     const s = shape(kinds[r.int(kinds.length)], r, o.nodes, pick);
-    const at = Math.max(t, ...s.nodes.map((i) => freeAt[i]));
-    if (at >= o.durationMs) return out;
-    for (const i of s.nodes) freeAt[i] = at + s.holdMs + OVERHEAD[s.kind];
-    out.push({ n: out.length + 1, at: Math.round(at), ...s });
-    t = at;
+    const holds = s.nodes.map((i) => lockOf(s.kind, i));
+    const at = Math.max(t, ...holds.map(free));
+    if (at >= o.durationMs) continue;
+    for (const l of holds) freeAt.set(l, at + s.holdMs + OVERHEAD[s.kind]);
+    out.push({ n: 0, at: Math.round(at), ...s, holds });
   }
+  // A fault that waited for its locks comes after others planned later: in time order, numbered.
+  return out.sort((a, b) => a.at - b.at).map((f, i) => ({ ...f, n: i + 1 }));
 }
 
 /** One line for a fault: kind, targets and parameters, with node names from `name`. */
