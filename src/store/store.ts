@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { type Database, open as openLmdb, type RootDatabase } from 'lmdb';
 import { failpoint } from '../failpoints.js';
 import { componentLogger, type Logger } from '../log.js';
-import { type BlockIO, NodeBlockIO } from './block-io.js';
+import { type BlockFileHandle, type BlockIO, NodeBlockIO } from './block-io.js';
 import {
   isNoSpace,
   StoreClosedError,
@@ -70,6 +70,8 @@ const FORMAT_VERSION = 1;
  */
 const APPLY_IDLE_MS = 25;
 const APPLY_BATCH = 128;
+/** A block file created ahead for the next UNSTABLE write is removed after this long unused. */
+export const DEFAULT_SPARE_IDLE_MS = 1000;
 /** Failpoint (src/failpoints.ts): a broken build that acknowledges durable writes before they are. */
 const ACK_BEFORE_SYNC = failpoint('store.ack-before-sync');
 
@@ -91,6 +93,8 @@ export interface StoreOptions {
   journalBytes?: number;
   /** Unapplied journal bytes (held in memory as the overlay) at which UNSTABLE writes wait for the apply. */
   overlayBytes?: number;
+  /** How long a block file created ahead of a sequential UNSTABLE copy's next write is kept unused. */
+  spareIdleMs?: number;
   /**
    * Open LMDB at its last flushed transaction even when the machine did not reboot (lmdb-js's
    * safeRestore): what a power loss leaves, for the crash mode of later issues.
@@ -226,6 +230,12 @@ interface ChunkPlan {
   rec: ChunkRec;
 }
 
+/** A block file just created, empty, open for writing. */
+interface NewBlock {
+  id: string;
+  file: BlockFileHandle;
+}
+
 export async function openStore(options: StoreOptions): Promise<Store> {
   const store = new LmdbStore(options);
   try {
@@ -295,6 +305,15 @@ export class LmdbStore implements Store {
   /** Starts the background apply once UNSTABLE writes pause (re-armed by every append). */
   private applyTimer: NodeJS.Timeout | undefined;
   /**
+   * An empty block file created for the next block write while UNSTABLE writes stream in, so
+   * that the write's open (a thread-pool round trip and a directory update, up to milliseconds
+   * on a busy disk) is off its path. Unused, it is removed after `spareIdleMs` or at close; after
+   * a crash it is an orphan of an earlier epoch, which the sweep removes.
+   */
+  private spare: Promise<NewBlock | undefined> | undefined;
+  private spareTimer: NodeJS.Timeout | undefined;
+  private readonly spareIdleMs: number;
+  /**
    * Inside one of this store's transaction callbacks, where LMDB already holds the overlay (and
    * the transaction's own changes over it): reads go to LMDB alone.
    */
@@ -311,6 +330,7 @@ export class LmdbStore implements Store {
     this.headroom = options.headroomBytes ?? DEFAULT_HEADROOM_BYTES;
     this.journalLimit = options.journalBytes ?? DEFAULT_JOURNAL_BYTES;
     this.overlayLimit = options.overlayBytes ?? DEFAULT_OVERLAY_BYTES;
+    this.spareIdleMs = options.spareIdleMs ?? DEFAULT_SPARE_IDLE_MS;
     this.createdFrom = mkdirSync(join(options.dir, 'meta'), { recursive: true });
     mkdirSync(this.blocksDir, { recursive: true });
     this.journal = new JournalFile(join(options.dir, 'meta', 'journal'));
@@ -680,7 +700,9 @@ export class LmdbStore implements Store {
     try {
       if (w.data.length > this.inlineMax)
         await this.checkHeadroom(w.data.length + plans.length * this.inlineMax);
-      await Promise.all(
+      // Settled, not just failed fast: when this throws, no block write is still reading the
+      // caller's data (the RPC layer may reuse it) or creating a block the discard below misses.
+      const settled = await Promise.allSettled(
         plans.map(async (p) => {
           const base = p.chunk * C;
           const lo = Math.max(w.offset, base) - base;
@@ -705,12 +727,15 @@ export class LmdbStore implements Store {
             p.rec = { i: Buffer.from(content), s: len };
             return;
           }
-          const id = this.nextBlockId();
+          const { id, file } = await this.newBlock();
           newBlocks.push(id);
-          const h = await this.writeBlock(id, content, w.stable, content !== part);
+          const h = await this.writeBlock(id, file, content, w.stable, content !== part);
           p.rec = { b: id, n: content.length, h, s: len };
+          // A whole chunk written UNSTABLE: a sequential copy, whose next write will want a block.
+          if (!w.stable && content === part) this.prepareSpare();
         }),
       );
+      for (const r of settled) if (r.status === 'rejected') throw r.reason;
       if (w.stable && !ACK_BEFORE_SYNC) {
         const dirs = new Set(plans.filter((p) => p.rec.b).map((p) => this.blockDir(p.rec.b as string)));
         await Promise.all([...dirs].map((d) => this.io.syncDir(d)));
@@ -1174,6 +1199,7 @@ export class LmdbStore implements Store {
       this.closed = true;
       clearTimeout(this.applyTimer);
       await Promise.allSettled([...this.inflight]);
+      await this.dropSpare();
       await this.applying;
       await this.reaping;
       try {
@@ -1350,6 +1376,54 @@ export class LmdbStore implements Store {
     return p;
   }
 
+  /** A new, empty block file: the spare if one is ready, else one created now. */
+  private async newBlock(): Promise<NewBlock> {
+    const spare = this.spare;
+    if (spare) {
+      this.spare = undefined;
+      const ready = await spare;
+      if (ready) return ready;
+    }
+    const id = this.nextBlockId();
+    await this.ensureDir(id);
+    return { id, file: await this.io.create(this.blockPath(id)) };
+  }
+
+  /** Creates the spare block file in the background, unless there is one. */
+  private prepareSpare(): void {
+    if (this.closed) return;
+    if (this.spareTimer) this.spareTimer.refresh();
+    else {
+      this.spareTimer = setTimeout(() => {
+        this.spareTimer = undefined;
+        void this.dropSpare();
+      }, this.spareIdleMs);
+      this.spareTimer.unref();
+    }
+    if (this.spare) return;
+    const id = this.nextBlockId();
+    this.spare = (async () => {
+      await this.ensureDir(id);
+      return { id, file: await this.io.create(this.blockPath(id)) };
+    })().catch((e) => {
+      // The write that would have taken it creates its own and reports what fails.
+      this.log.debug({ err: e, block: id }, 'creating a block file ahead failed');
+      return undefined;
+    });
+  }
+
+  /** Closes and removes the spare block file, if any. */
+  private async dropSpare(): Promise<void> {
+    clearTimeout(this.spareTimer);
+    this.spareTimer = undefined;
+    const spare = this.spare;
+    this.spare = undefined;
+    const s = await spare;
+    if (!s) return;
+    await s.file.close().catch(noop);
+    await this.discard([s.id]);
+  }
+
   /**
    * Writes a new block file and resolves with its checksum, computed while the write is in the
    * thread pool. `owned`: the content is the store's own buffer, kept in the block cache; the
@@ -1358,12 +1432,11 @@ export class LmdbStore implements Store {
    */
   private async writeBlock(
     id: string,
+    h: BlockFileHandle,
     content: Uint8Array,
     stable: boolean,
     owned: boolean,
   ): Promise<Buffer> {
-    await this.ensureDir(id);
-    const h = await this.io.create(this.blockPath(id));
     let sum: Buffer;
     try {
       const written = h.write(content, 0);
