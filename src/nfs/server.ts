@@ -297,6 +297,13 @@ export class NfsService implements NFS_V3_Handler {
     'NFSPROC3_COMMIT',
   ];
 
+  /**
+   * Procedures that keep nothing of their arguments once they have answered, so the RPC
+   * transport may reuse a record's memory (RegisterOptions.transientArgs): WRITE's data is in a
+   * block file, or copied inline, before the store's writeFile settles.
+   */
+  static readonly transientArgs = ['NFSPROC3_WRITE'];
+
   static readonly program = NFS_V3_program;
 
   handle(exportId: number, a: Attr): nfs_fh3 {

@@ -195,7 +195,10 @@ export class CairnNode {
         writeVerifier: store.bootVerifier,
         logger: log.child({ component: 'nfs' }),
       });
-      rpc.addProgram(NfsService.program, nfs, { idempotent: NfsService.idempotent });
+      rpc.addProgram(NfsService.program, nfs, {
+        idempotent: NfsService.idempotent,
+        transientArgs: NfsService.transientArgs,
+      });
       rpc.addProgram(
         MountService.program,
         new MountService({ fs, exports, nfs, roots, logger: log.child({ component: 'mount' }) }),

@@ -1,6 +1,6 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import { RecordDecoder, RecordWriter } from './record.js';
-import type { RpcServer, TransportInfo } from './server.js';
+import { RecordDecoder, RecordPool, RecordWriter } from './record.js';
+import type { ReplySink, RpcServer, TransportInfo } from './server.js';
 
 export interface TcpListenOptions {
   port?: number;
@@ -28,6 +28,8 @@ export const DEFAULT_MAX_RECORD = (4 << 20) + (64 << 10);
 export class TcpServerTransport {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  /** Buffers of large records, reused across connections once their replies are written. */
+  private readonly pool = new RecordPool();
 
   constructor(
     private readonly rpc: RpcServer,
@@ -74,36 +76,57 @@ export class TcpServerTransport {
     };
     let inFlight = 0;
     // Records already read past the in-flight limit wait here (at most one socket chunk's worth,
-    // since reading pauses as soon as this is non-empty).
-    const backlog: Buffer[] = [];
+    // since reading pauses as soon as this is non-empty), with their pool buffers.
+    const backlog: [Buffer, Buffer | undefined][] = [];
     let paused = false;
     const out = new RecordWriter(socket, maxFragment);
-    const dispatch = (record: Buffer) => {
+    const pool = this.pool;
+    const dispatch = (record: Buffer, pooled: Buffer | undefined) => {
       inFlight++;
-      this.rpc.dispatch(record, info, sink);
+      if (pooled === undefined) {
+        this.rpc.dispatch(record, info, sink);
+        return;
+      }
+      // The reply may hold views of the record (opaques are not copied): the buffer goes back
+      // to the pool once the reply is written, and only if the procedure keeps nothing of it.
+      this.rpc.dispatch(record, info, (reply, recordFree) => {
+        if (!recordFree) answer(reply);
+        else if (reply === null) {
+          pool.give(pooled);
+          answer(null);
+        } else answer(reply, () => pool.give(pooled));
+      });
     };
     let draining = false;
     const maybeResume = () => {
       // A handler may answer synchronously, re-entering here from dispatch: let the outer loop work.
       if (draining) return;
       draining = true;
-      while (backlog.length > 0 && inFlight < maxInFlight) dispatch(backlog.shift() as Buffer);
+      while (backlog.length > 0 && inFlight < maxInFlight) {
+        const [record, pooled] = backlog.shift() as [Buffer, Buffer | undefined];
+        dispatch(record, pooled);
+      }
       draining = false;
       if (paused && backlog.length === 0 && inFlight < maxInFlight && socket.writableLength < maxQueued) {
         paused = false;
         socket.resume();
       }
     };
-    const sink = (reply: Buffer[] | null) => {
+    const answer = (reply: Buffer[] | null, onWritten?: () => void) => {
       inFlight--;
       // Replies produced in the same tick leave together.
-      if (reply !== null && !socket.destroyed) out.write(reply);
+      if (reply !== null && !socket.destroyed) out.write(reply, onWritten);
       maybeResume();
     };
-    const decoder = new RecordDecoder(o.maxRecordSize ?? DEFAULT_MAX_RECORD, (record) => {
-      if (inFlight < maxInFlight && backlog.length === 0) dispatch(record);
-      else backlog.push(record);
-    });
+    const sink: ReplySink = (reply) => answer(reply);
+    const decoder = new RecordDecoder(
+      o.maxRecordSize ?? DEFAULT_MAX_RECORD,
+      (record, pooled) => {
+        if (inFlight < maxInFlight && backlog.length === 0) dispatch(record, pooled);
+        else backlog.push([record, pooled]);
+      },
+      pool,
+    );
     socket.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk);

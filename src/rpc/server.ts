@@ -46,15 +46,23 @@ export interface TransportInfo {
 /**
  * A reply sink receives the encoded reply; its first 4 bytes are reserved for the TCP record
  * mark. `null` means no reply is sent (a one-way call, a dropped message, a duplicate answered
- * elsewhere). Every dispatched record calls its sink exactly once.
+ * elsewhere). Every dispatched record calls its sink exactly once. `recordFree`: nothing refers
+ * to the record any more except the reply itself (the procedure is registered `transientArgs`),
+ * so a transport may reuse its memory once the reply is written.
  */
-export type ReplySink = (reply: Buffer[] | null) => void;
+export type ReplySink = (reply: Buffer[] | null, recordFree?: boolean) => void;
 
 export interface RegisterOptions {
   /** Procedures safe to run twice: they bypass the duplicate-request cache. */
   idempotent?: readonly string[];
   /** Procedures that never reply (one-way calls, as gossip uses). */
   oneWay?: readonly string[];
+  /**
+   * Procedures whose handlers (and interceptors) keep nothing of their arguments, and have
+   * nothing still reading them, once they have answered: the transport may then reuse the
+   * record's memory (opaques are decoded as views of it) as soon as the reply is written.
+   */
+  transientArgs?: readonly string[];
 }
 
 interface RegisteredProcedure {
@@ -62,6 +70,7 @@ interface RegisteredProcedure {
   handler: (args: unknown, ctx: CallContext) => unknown;
   cached: boolean;
   oneWay: boolean;
+  transient: boolean;
 }
 
 interface RegisteredVersion {
@@ -124,6 +133,7 @@ export class RpcServer {
     }
     const idempotent = new Set(options.idempotent ?? []);
     const oneWay = new Set(options.oneWay ?? []);
+    const transient = new Set(options.transientArgs ?? []);
     const procedures: (RegisteredProcedure | undefined)[] = [];
     for (const [name, p] of Object.entries(def.procedures)) {
       const fn = (handler as Record<string, unknown>)[name];
@@ -133,6 +143,7 @@ export class RpcServer {
         handler: (fn as (a: unknown, c: CallContext) => unknown).bind(handler),
         cached: this.drc !== null && !idempotent.has(name) && !oneWay.has(name) && p.proc !== 0,
         oneWay: oneWay.has(name),
+        transient: transient.has(name),
       };
     }
     versions.set(def.version, { procedures });
@@ -244,10 +255,10 @@ export class RpcServer {
       sink(found.reply === null ? null : [found.reply]);
       return;
     }
-    this.execute(reg, ctx, r, (reply) => {
+    this.execute(reg, ctx, r, (reply, recordFree) => {
       if (reply === null) drc.abandon(key);
       else drc.complete(key, reply.length === 1 ? reply[0] : Buffer.concat(reply));
-      sink(reply);
+      sink(reply, recordFree);
     });
   }
 
@@ -266,13 +277,17 @@ export class RpcServer {
   }
 
   private execute(reg: RegisteredProcedure, ctx: CallContext, r: XdrReader, sink: ReplySink): void {
+    const free = reg.transient;
     let args: unknown;
     try {
       args = reg.def.decodeArgs(r);
     } catch (e) {
       this.stats.garbage++;
       this.log.debug({ err: e, xid: ctx.xid, proc: reg.def.name }, 'garbage arguments');
-      sink(this.errorReply(ctx.xid, new RpcGarbageArgsError(e instanceof XdrError ? e.message : undefined)));
+      sink(
+        this.errorReply(ctx.xid, new RpcGarbageArgsError(e instanceof XdrError ? e.message : undefined)),
+        free,
+      );
       return;
     }
     let result: unknown;
@@ -280,16 +295,16 @@ export class RpcServer {
       // Without interceptors the handler is called as is: no call object, no second lookup.
       result = this.direct ? reg.handler(args, ctx) : this.run({ ctx, procedure: reg.def, args });
     } catch (e) {
-      sink(this.errorReply(ctx.xid, e, reg.def.name));
+      sink(this.errorReply(ctx.xid, e, reg.def.name), free);
       return;
     }
     if (result instanceof Promise) {
       result.then(
-        (v) => sink(this.successReply(ctx.xid, reg.def, v)),
-        (e) => sink(this.errorReply(ctx.xid, e, reg.def.name)),
+        (v) => sink(this.successReply(ctx.xid, reg.def, v), free),
+        (e) => sink(this.errorReply(ctx.xid, e, reg.def.name), free),
       );
     } else {
-      sink(this.successReply(ctx.xid, reg.def, result));
+      sink(this.successReply(ctx.xid, reg.def, result), free);
     }
   }
 
