@@ -342,6 +342,10 @@ export class LmdbStore implements Store {
       noSync: false,
       noMetaSync: false,
       overlappingSync: true,
+      // lmdb-js's event-turn batches each start with a write whose promise nothing holds; when
+      // their commit fails (a full disk) it rejects unhandled and kills the node. Transactions
+      // queued while one is pending still share its commit.
+      eventTurnBatching: false,
       // Not in lmdb-js's typings, but read by its open().
       ...({ safeRestore: options.safeRestore ?? false } as object),
     });
@@ -1284,9 +1288,9 @@ export class LmdbStore implements Store {
       return result;
     } catch (e) {
       if (e instanceof StoreError || e instanceof ChunkChanged) throw e;
-      // When a commit fails (a full disk), lmdb-js also rejects the commit promise of its
-      // event-turn batch, which nothing holds: handle it (still current in this microtask) so it
-      // is not an unhandled rejection. The failure reaches the caller through this rejection.
+      // When a commit fails (a full disk), lmdb-js may also reject the batch's commit promise:
+      // handle it (still current in this microtask) so it is not an unhandled rejection. The
+      // failure reaches the caller through this rejection.
       this.env.committed.then(noop, noop);
       // lmdb-js rejects every write of a failed commit with a generic error whose cause is a
       // separate promise; LMDB reports a short write on a full disk as EIO, so the disk is asked.
