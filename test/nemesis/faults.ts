@@ -86,10 +86,11 @@ async function restart(cluster: Cluster, node: ClusterNode, hooks: ScheduleHooks
 
 /** Stops the node cleanly; if it had to be killed, that is a crash the history must hold. */
 async function stopClean(cluster: Cluster, node: ClusterNode, hooks: ScheduleHooks): Promise<void> {
+  const output = node.proc?.describeOutput() ?? '';
   const killedAt = await cluster.stop(node);
   if (killedAt !== undefined) {
     hooks.onCrash(node, 'kill', killedAt);
-    hooks.log(`${node.name} ignored SIGTERM and was killed`);
+    hooks.onFinding(`${node.name} did not stop on SIGTERM and was killed\n${output}`);
   }
 }
 

@@ -87,7 +87,10 @@ async function healAll(cluster: Cluster, onCrash: (node: string, t: number) => v
     await cluster.freeDisk(node);
     if (Object.keys(node.env).length > 0 && node.running) {
       const killedAt = await cluster.stop(node);
-      if (killedAt !== undefined) onCrash(node.name, killedAt);
+      if (killedAt !== undefined) {
+        onCrash(node.name, killedAt);
+        findings.push(`${node.name} did not stop on SIGTERM and was killed`);
+      }
     }
     node.env = {};
     if (!node.running) {
