@@ -57,16 +57,18 @@ export class NodeBlockIO implements BlockIO {
   async read(path: string, expected?: number): Promise<Uint8Array> {
     if (expected === undefined) return readFile(path);
     // Two thread-pool round trips (open, read) instead of readFile's four (open, fstat, read,
-    // close); the close is left to finish on its own.
+    // close); the close is left to finish on its own. A read of a regular file that returns
+    // less than asked has met the end, so once `expected` bytes are in, one byte more asked
+    // for and not returned tells that the file is not longer, with no read to see 0 bytes.
     const fh = await open(path, constants.O_RDONLY);
     try {
       const buf = Buffer.allocUnsafeSlow(expected + 1);
       let got = 0;
       for (;;) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
-        if (bytesRead === 0) break;
+        const want = buf.length - got;
+        const { bytesRead } = await fh.read(buf, got, want, got);
         got += bytesRead;
-        if (got === buf.length) break;
+        if (bytesRead === 0 || got === buf.length || (bytesRead < want && got >= expected)) break;
       }
       return buf.subarray(0, got);
     } finally {

@@ -70,6 +70,12 @@ const FORMAT_VERSION = 1;
  */
 const APPLY_IDLE_MS = 25;
 const APPLY_BATCH = 128;
+/**
+ * Chunks a sequential read loads ahead. One was not enough: a block's load (open, read, and the
+ * checksum) took longer than a client's turn from one 1 MiB READ to the next on a busy machine,
+ * so the READ waited for the end of it.
+ */
+const READ_AHEAD_CHUNKS = 2;
 /** A block file created ahead for the next UNSTABLE write is removed after this long unused. */
 export const DEFAULT_SPARE_IDLE_MS = 1000;
 /** Failpoint (src/failpoints.ts): a broken build that acknowledges durable writes before they are. */
@@ -1111,8 +1117,8 @@ export class LmdbStore implements Store {
   }
 
   /**
-   * Sequential reads: loads and verifies the chunk after this read's last one while the reply
-   * travels and the client asks for it, so that its READ finds it in the cache (a client that
+   * Sequential reads: loads and verifies the chunks after this read's last one while the reply
+   * travels and the client asks for them, so that its READ finds them in the cache (a client that
    * reads one chunk at a time otherwise waits for the disk and the checksum on every call).
    * Failures are ignored here; the read that needs the chunk reports them.
    */
@@ -1124,9 +1130,11 @@ export class LmdbStore implements Store {
     if (this.lastReadEnd.size > 256) this.lastReadEnd.delete(this.lastReadEnd.keys().next().value as FileId);
     if (!sequential) return;
     const next = Math.floor((end - 1) / this.chunkSize) + 1;
-    const rec = this.viewChunk(chunkKey(file, next));
-    if (!rec?.b || this.cache.has(rec.b) || this.loading.has(rec.b)) return;
-    this.readBlock(file, next, rec).catch(noop);
+    for (let ci = next; ci < next + READ_AHEAD_CHUNKS; ci++) {
+      const rec = this.viewChunk(chunkKey(file, ci));
+      if (!rec?.b || this.cache.has(rec.b) || this.loading.has(rec.b)) continue;
+      this.readBlock(file, ci, rec).catch(noop);
+    }
   }
 
   commitFile(file: FileId): Promise<void> {
