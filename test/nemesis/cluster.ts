@@ -3,7 +3,7 @@
  * namespace joined to a bridge namespace by a veth pair (made inside the namespaces, never in the
  * host's), each with its data directory alone on a small tmpfs so that a full disk is a real one,
  * and a client namespace on the same bridge for the workload runner. Nodes restart on the same
- * data, and every node process is started with the power-loss layer's environment, so that any
+ * data. With `powerLoss`, every node process is started under the power-loss layer, so that any
  * crash can be turned into a power loss after the fact.
  */
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -52,7 +52,6 @@ export interface ClusterOptions {
   diskMiB?: number;
   /** CAIRN_FAILPOINTS of every node (a broken build on purpose). */
   failpoints?: readonly string[];
-  log?: (line: string) => void;
   /** A node process exited without the harness stopping it: a finding, not a fault. */
   onUnexpectedExit?: (node: ClusterNode, status: ExitStatus, output: string) => void;
 }
@@ -71,7 +70,7 @@ export class ClusterNode {
     readonly name: string,
     readonly ip: string,
     readonly ns: Netns,
-    /** The tmpfs holding the data directory, and nothing else but a ballast when full. */
+    /** The node's tmpfs: its data directory, the power-loss layer's limbo, a ballast when full. */
     readonly disk: string,
   ) {}
 
@@ -88,7 +87,6 @@ export class Cluster {
   constructor(
     readonly nodes: readonly ClusterNode[],
     readonly client: Netns,
-    readonly dir: string,
     private readonly options: ClusterOptions,
     private readonly args: (node: ClusterNode) => string[],
   ) {}
@@ -328,7 +326,7 @@ export async function withCluster<T>(
           JSON.stringify(SWIM),
           ...nodes.filter((o) => o !== node).flatMap((o) => ['--join', `${o.ip}:${GOSSIP_PORT}`]),
         ];
-        const cluster = new Cluster(nodes, client, dir, options, args);
+        const cluster = new Cluster(nodes, client, options, args);
         try {
           await Promise.all(nodes.map((node) => cluster.start(node)));
           return await fn(cluster);

@@ -10,7 +10,7 @@ import type { SpawnedProcess } from '../support/process.js';
 import { historyNow, NemesisError } from './base.js';
 import { type Cluster, withCluster } from './cluster.js';
 import { type FaultRecord, runSchedule } from './faults.js';
-import { HistoryCollector, type RunnerMessage } from './history.js';
+import { checkHistories, HistoryCollector, type RunnerMessage, saveHistories } from './history.js';
 import type { RunnerConfig } from './runner.js';
 import { type FaultKind, type PlannedFault, planSchedule } from './schedule.js';
 import type { CheckReport } from './workload.js';
@@ -30,6 +30,8 @@ export interface NemesisOptions {
   /** How long an operation may take before it is recorded open. Default 3000 ms. */
   readonly opTimeoutMs?: number;
   readonly meanGapMs?: number;
+  /** Where to save the history (histories.ts's format), to check it again without a run. */
+  readonly historyFile?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -53,18 +55,11 @@ export interface NemesisReport {
 const RUNNER = join(import.meta.dirname, 'runner.js');
 /** How long a healed node has to answer again. */
 const SERVING_MS = 30_000;
-
-/** Merges one workload's per-node reports: invalid if any is, unknown if any is and none invalid. */
-export function mergeReports(workload: string, parts: readonly CheckReport[]): CheckReport {
-  const stats: Record<string, number> = {};
-  for (const p of parts) for (const [k, v] of Object.entries(p.stats)) stats[k] = (stats[k] ?? 0) + v;
-  const valid = parts.some((p) => p.valid === false)
-    ? false
-    : parts.some((p) => p.valid === 'unknown')
-      ? 'unknown'
-      : true;
-  return { workload, valid, stats, violations: parts.flatMap((p) => p.violations) };
-}
+/**
+ * How long the runner may take to set up (a guest boots), to stop its workloads (each finishes the
+ * operation under way), and to make its final reads (retried while a node recovers).
+ */
+const PHASE_MS = { ready: 300_000, ran: 120_000, done: 600_000 };
 
 /** The runner's messages, parsed line by line as they come; `on` sees each. */
 function listen(runner: SpawnedProcess, on: (m: RunnerMessage) => void): void {
@@ -114,6 +109,7 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
   const log = o.log ?? (() => {});
   const nodes = o.nodes ?? 3;
   const workloadNames = o.workloads ?? ['registers', 'sets'];
+  // Loaded here so that a name that does not exist fails before anything starts.
   const workloads = await Promise.all(workloadNames.map(loadWorkload));
   const plan = planSchedule({
     seed: o.seed,
@@ -135,7 +131,6 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
       // The layer logs every write's old bytes: only when a power loss is planned.
       powerLoss: plan.some((f) => f.kind === 'power'),
       failpoints: o.failpoints,
-      log,
       onUnexpectedExit: (node, status, output) => {
         // It died by itself: a crash like kill -9 as far as the data goes, and a bug.
         history.crash(node.name, 'kill', historyNow());
@@ -157,8 +152,9 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
         env: { ...process.env, CAIRN_LOG_LEVEL: 'silent' },
       });
       const phases = new Map<string, () => void>();
-      const reached = (phase: 'ready' | 'ran' | 'done') =>
-        new Promise<void>((resolve, reject) => {
+      /** The runner's word that it reached `phase`, counted from when the parent starts waiting. */
+      const reached = (phase: 'ready' | 'ran' | 'done') => {
+        const said = new Promise<void>((resolve, reject) => {
           phases.set(phase, resolve);
           void runner.exited.then((s) => {
             reject(
@@ -168,11 +164,26 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
             );
           });
         });
+        // Unobserved until awaited: a runner that dies early must not make an unhandled rejection.
+        said.catch(() => {});
+        return async () => {
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new NemesisError(`the workload runner did not reach '${phase}' in time`)),
+              PHASE_MS[phase],
+            );
+          });
+          try {
+            await Promise.race([said, late]);
+          } finally {
+            clearTimeout(timer);
+          }
+        };
+      };
       const ready = reached('ready');
       const ran = reached('ran');
       const done = reached('done');
-      // Unobserved until awaited: a runner that dies early must not make an unhandled rejection.
-      for (const p of [ready, ran, done]) p.catch(() => {});
       let runnerError: string | undefined;
       listen(runner, (m) => {
         if (m.type === 'log') log(`${stamp()} ${m.w}: ${m.line}`);
@@ -181,7 +192,7 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
         else history.take(m);
       });
       try {
-        await ready;
+        await ready();
         log(`${stamp()} workloads ready; ${plan.length} faults planned over ${o.durationMs} ms`);
         const stopper = new AbortController();
         const stop = stopper.signal;
@@ -200,11 +211,11 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
         ]);
         clearTimeout(timer);
         runner.signal('SIGUSR1');
-        await ran;
+        await ran();
         await healAll(cluster, (node, t) => history.crash(node, 'kill', t), findings);
         log(`${stamp()} every fault healed; final reads`);
         runner.signal('SIGUSR2');
-        await done;
+        await done();
         await runner.exited;
         return records;
       } catch (e) {
@@ -216,13 +227,15 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisReport> {
     },
   );
   history.closePending();
-
-  const checks = workloads.map((w) =>
-    mergeReports(
-      w.name,
-      Array.from({ length: nodes }, (_, i) => w.check(history.part(w.name, `n${i + 1}`))),
-    ),
+  const parts = workloads.flatMap((w) =>
+    Array.from({ length: nodes }, (_, i) => ({
+      workload: w.name,
+      node: `n${i + 1}`,
+      history: history.part(w.name, `n${i + 1}`),
+    })),
   );
+  if (o.historyFile) saveHistories(o.historyFile, parts);
+  const checks = await checkHistories(parts);
   return {
     seed: o.seed,
     durationMs: o.durationMs,

@@ -4,9 +4,12 @@
  * `historyNow`. Each workload's check gets one node's part at a time: that workload's operations
  * on the node's keys (`n1/...`) and that node's crashes.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { CrashKind, Operation } from '../../src/check/index.js';
 import { CRASH_KEY } from '../../src/check/index.js';
 import { NemesisError } from './base.js';
+import type { CheckReport } from './workload.js';
+import { loadWorkload } from './workloads/index.js';
 
 /** One line of the runner's stdout. */
 export type RunnerMessage =
@@ -119,4 +122,51 @@ export class HistoryCollector {
     }
     return l;
   }
+}
+
+/** One workload's operations on one node, with that node's crashes: what its check reads. */
+export interface HistoryPart {
+  readonly workload: string;
+  readonly node: string;
+  readonly history: readonly Operation[];
+}
+
+/** Saves a run's histories, one part per line of JSON. */
+export function saveHistories(file: string, parts: readonly HistoryPart[]): void {
+  writeFileSync(file, parts.map((p) => `${JSON.stringify(p)}\n`).join(''));
+}
+
+export function loadHistories(file: string): HistoryPart[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as HistoryPart);
+}
+
+/** Merges one workload's per-node reports: invalid if any is, unknown if any is and none invalid. */
+export function mergeReports(workload: string, parts: readonly CheckReport[]): CheckReport {
+  const stats: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.stats)) stats[k] = (stats[k] ?? 0) + v;
+  const valid = parts.some((p) => p.valid === false)
+    ? false
+    : parts.some((p) => p.valid === 'unknown')
+      ? 'unknown'
+      : true;
+  return { workload, valid, stats, violations: parts.flatMap((p) => p.violations) };
+}
+
+/** Each workload's check on each of its parts, merged into one report per workload. */
+export async function checkHistories(parts: readonly HistoryPart[]): Promise<CheckReport[]> {
+  const names = [...new Set(parts.map((p) => p.workload))];
+  const reports: CheckReport[] = [];
+  for (const name of names) {
+    const w = await loadWorkload(name);
+    reports.push(
+      mergeReports(
+        name,
+        parts.filter((p) => p.workload === name).map((p) => w.check(p.history)),
+      ),
+    );
+  }
+  return reports;
 }

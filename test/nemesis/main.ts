@@ -6,13 +6,16 @@
  */
 import { parseArgs } from 'node:util';
 import { type NemesisReport, runNemesis } from './harness.js';
+import { checkHistories, loadHistories } from './history.js';
 import { formatMembershipReport, type MembershipReport, runMembershipNemesis } from './membership.js';
 import { FAULT_KINDS, parseFaultKinds } from './schedule.js';
+import type { CheckReport } from './workload.js';
 import { workloadNames } from './workloads/index.js';
 
 const USAGE = `usage: npm run test:nemesis -- --seed S --duration D [--nodes N] [--workloads W,...]
          [--failpoints NAME,...] [--faults KIND,...] [--parts storage,membership]
-         [--membership-nodes N] [--op-timeout MS]
+         [--membership-nodes N] [--op-timeout MS] [--history FILE]
+       npm run test:nemesis -- --recheck FILE
 
   --seed S            the schedule's seed (an integer); the same seed plans the same faults
   --duration D        seconds of faults (and of workloads) in each run
@@ -23,6 +26,8 @@ const USAGE = `usage: npm run test:nemesis -- --seed S --duration D [--nodes N] 
   --parts P,...       which runs: storage, membership (default both)
   --membership-nodes  nodes of the membership run (default 5)
   --op-timeout MS     how long an operation may take before it is recorded open (default 3000)
+  --history FILE      save the storage run's history (one JSON line per workload and node)
+  --recheck FILE      check a saved history again, without running anything
 `;
 
 const MAX_VIOLATIONS_SHOWN = 20;
@@ -41,16 +46,8 @@ function list(text: string): string[] {
     .filter(Boolean);
 }
 
-function printStorage(r: NemesisReport): void {
-  const byKind = new Map<string, number>();
-  for (const f of r.faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
-  console.log(
-    `\nstorage nemesis: seed ${r.seed}, ${r.durationMs / 1000} s, ${r.nodes} nodes, ` +
-      `${r.faults.length} faults injected (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')})`,
-  );
-  for (const f of r.faults.filter((f) => f.error))
-    console.log(`  fault ${f.n} (${f.description}) went wrong: ${f.error}`);
-  for (const c of r.checks) {
+function printChecks(checks: readonly CheckReport[]): void {
+  for (const c of checks) {
     const verdict = c.valid === true ? 'PASS' : c.valid === false ? 'FAIL' : 'UNKNOWN';
     const stats = Object.entries(c.stats)
       .map(([k, v]) => `${k} ${v}`)
@@ -60,6 +57,18 @@ function printStorage(r: NemesisReport): void {
     if (c.violations.length > MAX_VIOLATIONS_SHOWN)
       console.log(`    ... and ${c.violations.length - MAX_VIOLATIONS_SHOWN} more violations`);
   }
+}
+
+function printStorage(r: NemesisReport): void {
+  const byKind = new Map<string, number>();
+  for (const f of r.faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+  console.log(
+    `\nstorage nemesis: seed ${r.seed}, ${r.durationMs / 1000} s, ${r.nodes} nodes, ` +
+      `${r.faults.length} faults injected (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')})`,
+  );
+  for (const f of r.faults.filter((f) => f.error))
+    console.log(`  fault ${f.n} (${f.description}) went wrong: ${f.error}`);
+  printChecks(r.checks);
   for (const f of r.findings) console.log(`  FINDING ${f.replace(/\n/g, '\n    ')}`);
 }
 
@@ -110,6 +119,8 @@ function parse() {
       parts: { type: 'string', default: 'storage,membership' },
       'membership-nodes': { type: 'string', default: '5' },
       'op-timeout': { type: 'string', default: '3000' },
+      history: { type: 'string' },
+      recheck: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -123,14 +134,19 @@ async function main(): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    if (values.seed === undefined || values.duration === undefined)
+    if (values.recheck === undefined && (values.seed === undefined || values.duration === undefined))
       throw new Error('--seed and --duration are required');
   } catch (e) {
     process.stderr.write(`test:nemesis: ${(e as Error).message}\n${USAGE}`);
     return 2;
   }
-  const seed = integer(values.seed, '--seed', 0);
-  const durationMs = integer(values.duration, '--duration', 1) * 1000;
+  if (values.recheck !== undefined) {
+    const checks = await checkHistories(loadHistories(values.recheck));
+    printChecks(checks);
+    return checks.every((c) => c.valid === true) ? 0 : 1;
+  }
+  const seed = integer(values.seed!, '--seed', 0);
+  const durationMs = integer(values.duration!, '--duration', 1) * 1000;
   const parts = new Set(list(values.parts));
   const failpoints = list(values.failpoints);
   const log = (line: string) => console.log(line);
@@ -145,6 +161,7 @@ async function main(): Promise<number> {
       faults: parseFaultKinds(values.faults),
       failpoints,
       opTimeoutMs: integer(values['op-timeout'], '--op-timeout', 100),
+      historyFile: values.history,
       log,
     });
     printStorage(storage);
