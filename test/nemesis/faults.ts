@@ -1,6 +1,6 @@
 /**
  * Injecting and healing the faults of a schedule (schedule.ts) on a running cluster, in real time.
- * Each fault is injected at its planned time once its nodes are free, held, and healed; a crash
+ * Each fault is injected at its planned time once what it holds is free, held, and healed; a crash
  * (kill -9 or power loss) is handed to `onCrash` with its history time, for the checker. When
  * `stop` aborts, no further fault starts and those held are healed at once.
  *
@@ -31,14 +31,17 @@ export interface ScheduleHooks {
   /** The run's clock, in milliseconds: fault records and log lines are stamped with it. */
   now(): number;
   onCrash(node: ClusterNode, kind: CrashKind, t: number): void;
-  /** A node did not come back: a finding, not a harness failure. */
+  /** Something Cairn got wrong that no check sees (a node that did not restart, or stop). */
   onFinding(text: string): void;
   log(line: string): void;
 }
 
 type Heal = () => Promise<void>;
 /** A fault injected: how to heal it, and what the injection found worth telling. */
-type Injected = Heal | { heal: Heal; detail: string };
+interface Injected {
+  heal: Heal;
+  detail?: string;
+}
 
 /** An iptables rule in one node's namespace, deleted as it was added. */
 interface Rule {
@@ -46,7 +49,7 @@ interface Rule {
   readonly spec: readonly string[];
 }
 
-async function addRules(cluster: Cluster, rules: readonly Rule[]): Promise<Heal> {
+async function addRules(cluster: Cluster, rules: readonly Rule[]): Promise<Injected> {
   const added: Rule[] = [];
   const heal = async () => {
     for (const r of added.splice(0)) await cluster.iptables(r.node, ['-D', ...r.spec]);
@@ -60,7 +63,7 @@ async function addRules(cluster: Cluster, rules: readonly Rule[]): Promise<Heal>
     await heal().catch(() => {});
     throw e;
   }
-  return heal;
+  return { heal };
 }
 
 /** The rule that drops packets from `from` to `to`: at the receiving node, or leaving for the client. */
@@ -99,7 +102,7 @@ async function inject(cluster: Cluster, f: PlannedFault, hooks: ScheduleHooks): 
   switch (f.kind) {
     case 'kill':
       hooks.onCrash(node, 'kill', await cluster.kill(node));
-      return () => restart(cluster, node, hooks);
+      return { heal: () => restart(cluster, node, hooks) };
     case 'power': {
       const { at, report } = await cluster.powerCut(node, f.cutSeed);
       hooks.onCrash(node, 'power', at);
@@ -112,7 +115,7 @@ async function inject(cluster: Cluster, f: PlannedFault, hooks: ScheduleHooks): 
     }
     case 'pause':
       cluster.pause(node);
-      return async () => cluster.resume(node);
+      return { heal: async () => cluster.resume(node) };
     case 'partition-client':
       return addRules(cluster, [drop(cluster, CLIENT, node.index), drop(cluster, node.index, CLIENT)]);
     case 'partition-halves':
@@ -140,14 +143,16 @@ async function inject(cluster: Cluster, f: PlannedFault, hooks: ScheduleHooks): 
       await stopClean(cluster, node, hooks);
       node.env = { CAIRN_CLOCK_SKEW: f.skew! };
       await restart(cluster, node, hooks);
-      return async () => {
-        await stopClean(cluster, node, hooks);
-        node.env = {};
-        await restart(cluster, node, hooks);
+      return {
+        heal: async () => {
+          await stopClean(cluster, node, hooks);
+          node.env = {};
+          await restart(cluster, node, hooks);
+        },
       };
     case 'disk-full':
       await cluster.fillDisk(node);
-      return () => cluster.freeDisk(node);
+      return { heal: () => cluster.freeDisk(node) };
   }
 }
 
@@ -177,9 +182,8 @@ export async function runSchedule(
     const rec: FaultRecord = { n: f.n, kind: f.kind, description: describeFault(f, name), plannedAt: f.at };
     records.push(rec);
     try {
-      const injected = await inject(cluster, f, hooks);
-      const heal = typeof injected === 'function' ? injected : injected.heal;
-      rec.detail = typeof injected === 'function' ? undefined : injected.detail;
+      const { heal, detail } = await inject(cluster, f, hooks);
+      rec.detail = detail;
       rec.injectedAt = hooks.now();
       hooks.log(
         `${stamp(rec.injectedAt)} fault ${f.n} ${rec.description}${rec.detail ? `: ${rec.detail}` : ''}`,
