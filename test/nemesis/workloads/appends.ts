@@ -18,6 +18,7 @@ import { type AppendInput, checkAppend } from '../../../src/check/index.js';
 import type { NfsClient } from '../../../src/nfs/client.js';
 import { FILE_SYNC, type nfs_fh3, UNSTABLE } from '../../../src/nfs/gen/nfs3.bytes.js';
 import type { CallOptions } from '../../../src/rpc/index.js';
+import { NemesisError } from '../base.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
 import { changeEnding, type Ending, nfsStatus, operate, pause, Session } from './session.js';
 
@@ -62,8 +63,6 @@ export function decodeSlots(data: Uint8Array): (string | null)[] {
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
 
-class AppendError extends Error {}
-
 /**
  * Makes `data` at `offset` durable: FILE_SYNC, or UNSTABLE and COMMIT until the COMMIT's verifier
  * is the WRITE's. `mayBeApplied` is told when a WRITE succeeded or got no answer: from then on the
@@ -86,12 +85,12 @@ async function durableWrite(
     });
     mayBeApplied();
     if (w.count !== data.length)
-      throw new AppendError(`WRITE of ${data.length} bytes answered count ${w.count}`);
+      throw new NemesisError(`WRITE of ${data.length} bytes answered count ${w.count}`);
     if (w.committed === FILE_SYNC) return;
     const cm = await c.commit(fh, offset, data.length, o);
     if (sameBytes(cm.verf, w.verf)) return;
   }
-  throw new AppendError(`the write verifier changed ${MAX_RESENDS + 1} times between WRITE and COMMIT`);
+  throw new NemesisError(`the write verifier changed ${MAX_RESENDS + 1} times between WRITE and COMMIT`);
 }
 
 interface AppendFile {
@@ -197,7 +196,7 @@ function read(ctx: WorkloadContext, session: Session, process: string, file: App
     { f: 'read' } satisfies AppendInput,
     async (c, o) => {
       const r = await c.read(file.fh, 0, (SLOTS_PER_FILE + 1) * SLOT, o);
-      if (!r.eof) throw new AppendError(`a READ of ${r.data.length} bytes did not reach the end`);
+      if (!r.eof) throw new NemesisError(`a READ of ${r.data.length} bytes did not reach the end`);
       return decodeSlots(r.data);
     },
     // A read changes nothing, but an I/O error means damaged data: a slot nobody wrote.

@@ -1,5 +1,5 @@
 /**
- * Namespace: per directory (the key, n1/ns/D), several processes race on a few names with
+ * Namespace: per directory (the key, n1/ns/D.G), several processes race on a few names with
  * GUARDED creates (of which exactly one may succeed), EXCLUSIVE creates each retried with its own
  * verifier (a retry must answer the file the first attempt made), UNCHECKED creates, renames and
  * removes, against lookups. Checked for linearizability against namespaceModel, wrapped in
@@ -26,11 +26,15 @@ import {
   namespaceModel,
   powerLossModel,
 } from '../../../src/check/index.js';
+import type { NfsClient } from '../../../src/nfs/client.js';
 import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
+import type { CallOptions } from '../../../src/rpc/index.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
 import { changeEnding, type Ending, nfsStatus, operate, pause, Session } from './session.js';
 
 const DIRS_PER_NODE = 2;
+const OPS_PER_DIR = 150;
+const OPEN_PER_DIR = 4;
 const PROCESSES_PER_DIR = 3;
 /** Few names, so that operations on one name often overlap. */
 const NAMES = ['a', 'b', 'c'];
@@ -48,25 +52,75 @@ interface Dir {
   readonly fh: nfs_fh3;
 }
 
-async function setupNode(ctx: WorkloadContext, node: NodeTarget): Promise<Dir[]> {
+/**
+ * One of a node's directory slots, going through directories d0.0, d0.1, ... (keys n1/ns/0.0,
+ * n1/ns/0.1, ...): a directory is left after OPS_PER_DIR operations, or OPEN_PER_DIR that ended
+ * open, and the next one made. Open operations, which may take effect anywhere after their call,
+ * and power losses, which may undo any change not yet acknowledged, multiply the orders the
+ * checker must try: bounding both per key keeps its search small.
+ */
+class Slot {
+  readonly dirs: Dir[] = [];
+  /** Operations invoked in the newest directory, and those of them that ended open. */
+  ops = 0;
+  opens = 0;
+  private opening: Promise<Dir | undefined> | undefined;
+
+  constructor(
+    readonly node: NodeTarget,
+    private readonly parent: nfs_fh3,
+    readonly d: number,
+  ) {}
+
+  /** The directory to work in: the newest, or the next once it is full; undefined once aborted. */
+  async current(ctx: WorkloadContext, session: Session): Promise<Dir | undefined> {
+    if (this.dirs.length > 0 && this.ops < OPS_PER_DIR && this.opens < OPEN_PER_DIR) return this.dirs.at(-1);
+    this.opening ??= this.open(ctx, session).finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  /** Makes the next directory; not an operation of the history, retried until it exists. */
+  private async open(ctx: WorkloadContext, session: Session): Promise<Dir | undefined> {
+    const g = this.dirs.length;
+    while (!ctx.signal.aborted) {
+      const c = await session.client(ctx.signal);
+      if (c === undefined) return undefined;
+      try {
+        const fh = await mkdirOrLookup(c, this.parent, `d${this.d}.${g}`, { timeoutMs: ctx.opTimeoutMs });
+        const dir = { key: `${this.node.name}/ns/${this.d}.${g}`, node: this.node, fh };
+        this.dirs.push(dir);
+        this.ops = 0;
+        this.opens = 0;
+        return dir;
+      } catch (e) {
+        if (nfsStatus(e) === undefined) session.reset();
+        await pause(200, ctx.signal);
+      }
+    }
+    return undefined;
+  }
+}
+
+async function mkdirOrLookup(c: NfsClient, parent: nfs_fh3, name: string, o?: CallOptions): Promise<nfs_fh3> {
+  const made = await c.mkdir(parent, name, {}, o).catch(async (e: unknown) => {
+    if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
+    return c.lookup(parent, name, o);
+  });
+  return made.fh;
+}
+
+async function setupNode(ctx: WorkloadContext, node: NodeTarget): Promise<Slot[]> {
   const session = new Session(node, 30_000);
   try {
     const c = (await session.client())!;
-    const root = await c.mount(node.exportPath);
-    const mkdir = async (parent: nfs_fh3, name: string): Promise<nfs_fh3> =>
-      (
-        await c.mkdir(parent, name).catch(async (e: unknown) => {
-          if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
-          return c.lookup(parent, name);
-        })
-      ).fh;
-    const top = await mkdir(root, 'ns');
+    const top = await mkdirOrLookup(c, await c.mount(node.exportPath), 'ns');
     // A run's directories are its own, empty at the start, as the model's are.
-    const run = await mkdir(top, `r${ctx.random.int(1 << 30).toString(36)}`);
-    const dirs: Dir[] = [];
-    for (let d = 0; d < DIRS_PER_NODE; d++)
-      dirs.push({ key: `${node.name}/ns/${d}`, node, fh: await mkdir(run, `d${d}`) });
-    return dirs;
+    const run = await mkdirOrLookup(c, top, `r${ctx.random.int(1 << 30).toString(36)}`);
+    const slots = Array.from({ length: DIRS_PER_NODE }, (_, d) => new Slot(node, run, d));
+    for (const slot of slots) await slot.current(ctx, session);
+    return slots;
   } finally {
     await session.close();
   }
@@ -147,15 +201,43 @@ async function perform(
   );
 }
 
-async function client(ctx: WorkloadContext, dir: Dir, p: number): Promise<void> {
-  const session = new Session(dir.node, ctx.opTimeoutMs);
-  const process = `${dir.key}#${p}`;
+/**
+ * After an operation that did not succeed: returns once the node answers a NULL call, so that an
+ * outage leaves one open operation per process instead of one per timeout.
+ */
+async function answering(ctx: WorkloadContext, session: Session): Promise<void> {
+  while (!ctx.signal.aborted) {
+    const c = await session.client(ctx.signal);
+    if (c === undefined) return;
+    try {
+      await c.null({ timeoutMs: ctx.opTimeoutMs });
+      return;
+    } catch {
+      session.reset();
+      await pause(200, ctx.signal);
+    }
+  }
+}
+
+async function client(ctx: WorkloadContext, slot: Slot, p: number): Promise<void> {
+  const session = new Session(slot.node, ctx.opTimeoutMs);
+  const process = `${slot.node.name}/ns#${slot.d}.${p}`;
   let lastExclusive: NamespaceInput | undefined;
+  let lastDir: Dir | undefined;
   try {
     while (!ctx.signal.aborted) {
+      const dir = await slot.current(ctx, session);
+      if (dir === undefined) break;
+      // A retry is a retry only in the directory of the first attempt.
+      if (dir !== lastDir) lastExclusive = undefined;
+      lastDir = dir;
       const input = choose(ctx, lastExclusive);
       if (input.f === 'create' && input.mode === 'exclusive') lastExclusive = input;
-      if ((await perform(ctx, session, process, dir, input)) === undefined) break;
+      slot.ops++;
+      const ending = await perform(ctx, session, process, dir, input);
+      if (ending === undefined) break;
+      if (ending.outcome === 'open' && dir === slot.dirs.at(-1)) slot.opens++;
+      if (ending.outcome !== 'ok') await answering(ctx, session);
       await pause(ctx.random.next() * 2 * THINK_MS, ctx.signal);
     }
   } finally {
@@ -176,36 +258,38 @@ function countOperations(history: History): Record<string, number> {
 }
 
 export function create(): Workload {
-  let dirs: Dir[] = [];
+  let slots: Slot[] = [];
   return {
     name: 'namespace',
     async setup(ctx) {
-      dirs = (await Promise.all(ctx.nodes.map((n) => setupNode(ctx, n)))).flat();
+      slots = (await Promise.all(ctx.nodes.map((n) => setupNode(ctx, n)))).flat();
     },
     async run(ctx) {
       await Promise.all(
-        dirs.flatMap((d) => Array.from({ length: PROCESSES_PER_DIR }, (_, p) => client(ctx, d, p))),
+        slots.flatMap((slot) => Array.from({ length: PROCESSES_PER_DIR }, (_, p) => client(ctx, slot, p))),
       );
     },
     async final(ctx) {
       // Every name looked up once more in every directory, now that the faults are healed.
       await Promise.all(
-        dirs.map(async (d) => {
-          const session = new Session(d.node, ctx.opTimeoutMs);
-          try {
-            for (const name of NAMES) {
-              let done = false;
-              for (let attempt = 0; attempt < 20 && !done; attempt++) {
-                const e = await perform(ctx, session, `${d.key}#final`, d, { f: 'lookup', name });
-                done = e?.outcome === 'ok';
-                if (!done) await pause(500);
+        slots
+          .flatMap((slot) => slot.dirs)
+          .map(async (d) => {
+            const session = new Session(d.node, ctx.opTimeoutMs);
+            try {
+              for (const name of NAMES) {
+                let done = false;
+                for (let attempt = 0; attempt < 20 && !done; attempt++) {
+                  const e = await perform(ctx, session, `${d.key}#final`, d, { f: 'lookup', name });
+                  done = e?.outcome === 'ok';
+                  if (!done) await pause(500);
+                }
+                if (!done) ctx.log(`namespace: no final lookup of ${name} in ${d.key} succeeded`);
               }
-              if (!done) ctx.log(`namespace: no final lookup of ${name} in ${d.key} succeeded`);
+            } finally {
+              await session.close();
             }
-          } finally {
-            await session.close();
-          }
-        }),
+          }),
       );
     },
     check(history): CheckReport {

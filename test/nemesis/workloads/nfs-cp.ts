@@ -160,7 +160,8 @@ async function copy(ctx: WorkloadContext, files: NodeFiles, tmp: string, process
   const content = Buffer.from(random.bytes(fileSize(random)));
   const name = key.split('/').at(-1)!;
   const file: CopyFile = { key, name, content };
-  const src = join(tmp, name);
+  // The source files of every node share one directory.
+  const src = join(tmp, `${files.node.name}-${name}`);
   writeFileSync(src, content);
   files.files.push(file);
   files.bytes += content.length;
