@@ -76,6 +76,8 @@ const APPLY_BATCH = 128;
  * so the READ waited for the end of it.
  */
 const READ_AHEAD_CHUNKS = 2;
+/** Background syncs of UNSTABLE blocks remembered for COMMIT; past this, the oldest are forgotten. */
+const SYNC_BEHIND_MAX = 4096;
 /** A block file created ahead for the next UNSTABLE write is removed after this long unused. */
 export const DEFAULT_SPARE_IDLE_MS = 1000;
 /** Failpoint (src/failpoints.ts): a broken build that acknowledges durable writes before they are. */
@@ -242,6 +244,12 @@ interface NewBlock {
   file: BlockFileHandle;
 }
 
+/** The background fdatasync of an UNSTABLE block: under way or done, and its error if it failed. */
+interface SyncBehind {
+  done: Promise<void>;
+  error?: unknown;
+}
+
 export async function openStore(options: StoreOptions): Promise<Store> {
   const store = new LmdbStore(options);
   try {
@@ -317,6 +325,13 @@ export class LmdbStore implements Store {
    * a crash it is an orphan of an earlier epoch, which the sweep removes.
    */
   private spare: Promise<NewBlock | undefined> | undefined;
+  /**
+   * UNSTABLE blocks being (or already) fdatasynced in the background, by id: each starts once
+   * its write's reply has left, so that COMMIT, which must make them all durable, mostly finds
+   * the work done (one fdatasync per block file, each a journal commit of the file system, is
+   * most of what a COMMIT of a large file costs). Forgotten blocks are synced by COMMIT itself.
+   */
+  private readonly behind = new Map<string, SyncBehind>();
   private spareTimer: NodeJS.Timeout | undefined;
   private readonly spareIdleMs: number;
   /**
@@ -1151,7 +1166,15 @@ export class LmdbStore implements Store {
       keys.map(async (k) => {
         const rec = this.viewChunk(k);
         if (rec?.b) {
-          await this.io.syncFile(this.blockPath(rec.b));
+          const behind = this.behind.get(rec.b);
+          if (behind) {
+            await behind.done;
+            if (behind.error !== undefined) {
+              throw new StoreError('STORE_IO', `file ${file}: syncing block ${rec.b} failed`, {
+                cause: behind.error,
+              });
+            }
+          } else await this.io.syncFile(this.blockPath(rec.b));
           dirs.add(this.blockDir(rec.b));
         }
         synced.set(k.toString('hex'), rec?.b);
@@ -1182,6 +1205,8 @@ export class LmdbStore implements Store {
       // Nothing dirty, but the file's earlier unstable transactions may not be flushed yet.
       await this.env.flushed;
     }
+    // Stable now: a later COMMIT has nothing to wait for.
+    for (const id of synced.values()) if (id) this.behind.delete(id);
     this.reap(freed);
   }
 
@@ -1465,10 +1490,11 @@ export class LmdbStore implements Store {
     if (stable) {
       await h.close();
     } else {
-      // The data is in the OS once write() returned; an UNSTABLE reply need not wait for the
-      // close. The store's close() waits for it.
-      const closing = h
-        .close()
+      // The data is in the OS once write() returned; an UNSTABLE reply waits for neither the
+      // sync nor the close, which start on a later turn (the reply leaves on this one). The
+      // store's close() waits for them.
+      const closing = this.syncBehind(id, h)
+        .then(() => h.close())
         .catch((e) => this.log.warn({ err: e, block: id }, 'closing a block file failed'));
       this.inflight.add(closing);
       void closing.then(() => this.inflight.delete(closing));
@@ -1477,10 +1503,35 @@ export class LmdbStore implements Store {
     return sum;
   }
 
+  /** Starts the background fdatasync of an UNSTABLE block on a later turn; resolves when it is over. */
+  private syncBehind(id: string, h: BlockFileHandle): Promise<void> {
+    if (this.behind.size >= SYNC_BEHIND_MAX) {
+      for (const [old, s] of this.behind) {
+        if (s.error === undefined) {
+          this.behind.delete(old);
+          break;
+        }
+      }
+    }
+    const s: SyncBehind = {
+      done: new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => h.datasync())
+        .catch((e) => {
+          // Kept: after a failed fsync the kernel may have dropped the data and a second fsync
+          // succeed, so every COMMIT of this block fails until the chunk is written again.
+          s.error = e;
+          this.log.error({ err: e, block: id }, 'syncing an unstable block failed; its data may be lost');
+        }),
+    };
+    this.behind.set(id, s);
+    return s.done;
+  }
+
   /** Removes blocks that no committed record references (a failed or superseded write). */
   private async discard(ids: readonly string[]): Promise<void> {
     for (const id of ids) {
       this.cache.delete(id);
+      this.behind.delete(id);
       try {
         await this.io.unlink(this.blockPath(id));
       } catch (e) {
@@ -1565,7 +1616,10 @@ export class LmdbStore implements Store {
    */
   private reap(ids: readonly string[]): void {
     if (ids.length === 0) return;
-    for (const id of ids) this.cache.delete(id);
+    for (const id of ids) {
+      this.cache.delete(id);
+      this.behind.delete(id);
+    }
     this.toFree.push(...ids);
     this.reaping ??= (async () => {
       try {

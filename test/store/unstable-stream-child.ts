@@ -1,7 +1,7 @@
 /**
- * For spare.test.ts: a store in a child process that writes CHUNKS whole 1 MiB chunks of file 1
- * UNSTABLE (a sequential copy), prints `written`, and blocks its event loop until it is killed.
- * Not a test file itself. Usage: node spare-child.js DIR CHUNKS
+ * For unstable-stream.test.ts: a store in a child process that writes CHUNKS whole 1 MiB chunks
+ * of file 1 UNSTABLE (a sequential copy), prints `written`, and blocks its event loop until it
+ * is killed. Not a test file itself. Usage: node unstable-stream-child.js DIR CHUNKS
  */
 import { openStore } from '../../src/store/index.js';
 import { pattern } from './helpers.js';
