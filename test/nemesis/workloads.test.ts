@@ -204,8 +204,8 @@ test('the append, namespace and nfs-cp workloads check valid on a healthy node a
   timeout: 240_000,
 }, async () => {
   const reports = await runWorkloads([appends(), namespace(), nfsCp()], {
-    restarts: 3,
-    progress: acknowledged(150),
+    restarts: 2,
+    progress: acknowledged(120),
   });
   for (const r of reports) assert.equal(r.valid, true, describe(r));
 });

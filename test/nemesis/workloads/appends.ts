@@ -20,7 +20,7 @@ import { FILE_SYNC, type nfs_fh3, UNSTABLE } from '../../../src/nfs/gen/nfs3.byt
 import type { CallOptions } from '../../../src/rpc/index.js';
 import { NemesisError } from '../base.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
-import { changeEnding, type Ending, nfsStatus, operate, pause, Session } from './session.js';
+import { changeEnding, type Ending, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
 
 export const SLOT = 32;
 const SLOTS_PER_FILE = 1000;
@@ -139,12 +139,7 @@ async function setupNode(node: NodeTarget): Promise<NodeFiles> {
   const session = new Session(node, 30_000);
   try {
     const c = (await session.client())!;
-    const root = await c.mount(node.exportPath);
-    const dir = await c.mkdir(root, 'append').catch(async (e: unknown) => {
-      if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
-      return c.lookup(root, 'append');
-    });
-    return new NodeFiles(node, dir.fh);
+    return new NodeFiles(node, await makeDirectory(c, await c.mount(node.exportPath), 'append'));
   } finally {
     await session.close();
   }

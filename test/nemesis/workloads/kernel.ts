@@ -35,7 +35,7 @@ import { type SpawnedProcess, type SpawnOptions, spawnProcess } from '../../supp
 import { GuestError, type GuestResult, runGuest } from '../../support/qemu.js';
 import { NemesisError } from '../base.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
-import { nfsStatus, operate, pause, Session } from './session.js';
+import { makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
 
 const FILES = 8;
 /** Writes the guest may make in one run (it stops sooner when told to). */
@@ -142,12 +142,14 @@ export function parseTranscript(transcript: string): GuestEvent[] {
     if (what === 'start') {
       last = { kind: 'write', i: Number(i), start: Number(rest[0]) };
       events.push(last);
-    } else if (last === undefined || String(last.i) !== i) {
-    } else if (what === 'synced') last.synced = Number(rest[0]);
-    else if (what === 'failed') last.failed = rest.join(' ');
-    else if (what === 'read' && /^[0-9a-f]{64}$/.test(rest[0] ?? '')) {
-      events.push({ kind: 'read', i: last.i, sha256: rest[0] });
+      continue;
     }
+    // Anything else belongs to the write just started; a line cut short by a killed guest does not.
+    if (last === undefined || String(last.i) !== i) continue;
+    if (what === 'synced') last.synced = Number(rest[0]);
+    else if (what === 'failed') last.failed = rest.join(' ');
+    else if (what === 'read' && /^[0-9a-f]{64}$/.test(rest[0] ?? ''))
+      events.push({ kind: 'read', i: last.i, sha256: rest[0] });
   }
   return events;
 }
@@ -218,14 +220,7 @@ async function makeDir(node: NodeTarget, name: string): Promise<nfs_fh3> {
   const session = new Session(node, 30_000);
   try {
     const c = (await session.client())!;
-    const mkdir = async (parent: nfs_fh3, n: string): Promise<nfs_fh3> =>
-      (
-        await c.mkdir(parent, n).catch(async (e: unknown) => {
-          if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
-          return c.lookup(parent, n);
-        })
-      ).fh;
-    return await mkdir(await mkdir(await c.mount(node.exportPath), 'kernel'), name);
+    return await makeDirectory(c, await makeDirectory(c, await c.mount(node.exportPath), 'kernel'), name);
   } finally {
     await session.close();
   }

@@ -26,11 +26,9 @@ import {
   namespaceModel,
   powerLossModel,
 } from '../../../src/check/index.js';
-import type { NfsClient } from '../../../src/nfs/client.js';
 import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
-import type { CallOptions } from '../../../src/rpc/index.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
-import { changeEnding, type Ending, nfsStatus, operate, pause, Session } from './session.js';
+import { changeEnding, type Ending, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
 
 const DIRS_PER_NODE = 2;
 const OPS_PER_DIR = 150;
@@ -88,7 +86,7 @@ class Slot {
       const c = await session.client(ctx.signal);
       if (c === undefined) return undefined;
       try {
-        const fh = await mkdirOrLookup(c, this.parent, `d${this.d}.${g}`, { timeoutMs: ctx.opTimeoutMs });
+        const fh = await makeDirectory(c, this.parent, `d${this.d}.${g}`, { timeoutMs: ctx.opTimeoutMs });
         const dir = { key: `${this.node.name}/ns/${this.d}.${g}`, node: this.node, fh };
         this.dirs.push(dir);
         this.ops = 0;
@@ -103,21 +101,13 @@ class Slot {
   }
 }
 
-async function mkdirOrLookup(c: NfsClient, parent: nfs_fh3, name: string, o?: CallOptions): Promise<nfs_fh3> {
-  const made = await c.mkdir(parent, name, {}, o).catch(async (e: unknown) => {
-    if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
-    return c.lookup(parent, name, o);
-  });
-  return made.fh;
-}
-
 async function setupNode(ctx: WorkloadContext, node: NodeTarget): Promise<Slot[]> {
   const session = new Session(node, 30_000);
   try {
     const c = (await session.client())!;
-    const top = await mkdirOrLookup(c, await c.mount(node.exportPath), 'ns');
+    const top = await makeDirectory(c, await c.mount(node.exportPath), 'ns');
     // A run's directories are its own, empty at the start, as the model's are.
-    const run = await mkdirOrLookup(c, top, `r${ctx.random.int(1 << 30).toString(36)}`);
+    const run = await makeDirectory(c, top, `r${ctx.random.int(1 << 30).toString(36)}`);
     const slots = Array.from({ length: DIRS_PER_NODE }, (_, d) => new Slot(node, run, d));
     for (const slot of slots) await slot.current(ctx, session);
     return slots;

@@ -32,11 +32,10 @@ import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnomalyLog, type History, isCrash, type Operation } from '../../../src/check/index.js';
-import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
 import { SeededRandom } from '../../../src/random.js';
 import { makeTempDir, removeTempDir } from '../../support/tmp.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
-import { nfsStatus, pause, Session } from './session.js';
+import { makeDirectory, pause, Session } from './session.js';
 
 const PROCESSES_PER_NODE = 2;
 const BYTES_PER_NODE = 12 << 20;
@@ -101,16 +100,8 @@ async function setupNode(ctx: WorkloadContext, node: NodeTarget): Promise<NodeFi
   const session = new Session(node, 30_000);
   try {
     const c = (await session.client())!;
-    const root = await c.mount(node.exportPath);
-    const mkdir = async (parent: nfs_fh3, name: string): Promise<nfs_fh3> =>
-      (
-        await c.mkdir(parent, name).catch(async (e: unknown) => {
-          if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
-          return c.lookup(parent, name);
-        })
-      ).fh;
     const run = `r${ctx.random.int(1 << 30).toString(36)}`;
-    await mkdir(await mkdir(root, 'cp'), run);
+    await makeDirectory(c, await makeDirectory(c, await c.mount(node.exportPath), 'cp'), run);
     return new NodeFiles(node, `cp/${run}`);
   } finally {
     await session.close();

@@ -9,6 +9,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { isNfsError, NfsClient } from '../../../src/nfs/client.js';
+import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
 import type { CallOptions } from '../../../src/rpc/index.js';
 import { NemesisError } from '../base.js';
 import type { NodeTarget, WorkloadContext } from '../workload.js';
@@ -103,6 +104,20 @@ export function nfsStatus(e: unknown): string | undefined {
  */
 export function changeEnding(e: unknown): Ending {
   return nfsStatus(e) === 'NFS3ERR_NOSPC' ? { outcome: 'fail' } : { outcome: 'open' };
+}
+
+/** Makes directory `name` in `parent`, or finds it there (a MKDIR that timed out may have made it). */
+export async function makeDirectory(
+  c: NfsClient,
+  parent: nfs_fh3,
+  name: string,
+  o?: CallOptions,
+): Promise<nfs_fh3> {
+  const made = await c.mkdir(parent, name, {}, o).catch(async (e: unknown) => {
+    if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
+    return c.lookup(parent, name, o);
+  });
+  return made.fh;
 }
 
 /** A read changes nothing, whatever happened to it. */
