@@ -754,10 +754,13 @@ export class LmdbStore implements Store {
           }
           const { id, file } = await this.newBlock();
           newBlocks.push(id);
-          const h = await this.writeBlock(id, file, content, w.stable, content !== part);
+          // A chunk written whole, UNSTABLE: a sequential copy. Its block is not about to be
+          // replaced by the next write (worth syncing in the background), and its next write
+          // will want a new block file.
+          const streaming = !w.stable && content === part;
+          const h = await this.writeBlock(id, file, content, w.stable, content !== part, streaming);
           p.rec = { b: id, n: content.length, h, s: len };
-          // A whole chunk written UNSTABLE: a sequential copy, whose next write will want a block.
-          if (!w.stable && content === part) this.prepareSpare();
+          if (streaming) this.prepareSpare();
         }),
       );
       for (const r of settled) if (r.status === 'rejected') throw r.reason;
@@ -1465,7 +1468,7 @@ export class LmdbStore implements Store {
    * Writes a new block file and resolves with its checksum, computed while the write is in the
    * thread pool. `owned`: the content is the store's own buffer, kept in the block cache; the
    * caller's buffer is not (it may be reused), and copying 1 MiB into a fresh buffer costs more
-   * than the write itself.
+   * than the write itself. `behind`: an UNSTABLE block to fdatasync in the background.
    */
   private async writeBlock(
     id: string,
@@ -1473,6 +1476,7 @@ export class LmdbStore implements Store {
     content: Uint8Array,
     stable: boolean,
     owned: boolean,
+    behind: boolean,
   ): Promise<Buffer> {
     let sum: Buffer;
     try {
@@ -1493,7 +1497,7 @@ export class LmdbStore implements Store {
       // The data is in the OS once write() returned; an UNSTABLE reply waits for neither the
       // sync nor the close, which start on a later turn (the reply leaves on this one). The
       // store's close() waits for them.
-      const closing = this.syncBehind(id, h)
+      const closing = (behind ? this.syncBehind(id, h) : Promise.resolve())
         .then(() => h.close())
         .catch((e) => this.log.warn({ err: e, block: id }, 'closing a block file failed'));
       this.inflight.add(closing);
