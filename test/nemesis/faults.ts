@@ -36,6 +36,9 @@ export interface ScheduleHooks {
   log(line: string): void;
 }
 
+/** A log line's time: seconds on the run's clock. */
+const stamp = (ms: number) => `+${(ms / 1000).toFixed(1)}s`;
+
 type Heal = () => Promise<void>;
 /** A fault injected: how to heal it, and what the injection found worth telling. */
 interface Injected {
@@ -85,6 +88,16 @@ async function restart(cluster: Cluster, node: ClusterNode, hooks: ScheduleHooks
     hooks.onFinding(`${node.name} did not restart: ${(e as Error).message}`);
     throw e;
   }
+}
+
+/**
+ * A fault that holds the node's process finds it down only if it died on its own (a finding
+ * already): it is started again, so that the rest of the run still has the node to break.
+ */
+async function revive(cluster: Cluster, node: ClusterNode, hooks: ScheduleHooks): Promise<void> {
+  if (node.running) return;
+  hooks.log(`${stamp(hooks.now())} ${node.name} is down after it died on its own; starting it again`);
+  await restart(cluster, node, hooks);
 }
 
 /** Stops the node cleanly; if it had to be killed, that is a crash the history must hold. */
@@ -169,7 +182,6 @@ export async function runSchedule(
   hooks: ScheduleHooks,
 ): Promise<FaultRecord[]> {
   const start = performance.now();
-  const stamp = (ms: number) => `+${(ms / 1000).toFixed(1)}s`;
   const name = (e: Endpoint) => (e === CLIENT ? 'client' : cluster.nodes[e].name);
   const stopped = new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve()));
   const holding = new Map<string, Promise<void>>();
@@ -181,7 +193,10 @@ export async function runSchedule(
     if (stop.aborted) return;
     const rec: FaultRecord = { n: f.n, kind: f.kind, description: describeFault(f, name), plannedAt: f.at };
     records.push(rec);
+    const node = cluster.nodes[f.nodes[0]];
+    const holdsProcess = f.holds.some((l) => l.startsWith('proc:'));
     try {
+      if (holdsProcess) await revive(cluster, node, hooks);
       const { heal, detail } = await inject(cluster, f, hooks);
       rec.detail = detail;
       rec.injectedAt = hooks.now();
@@ -190,6 +205,7 @@ export async function runSchedule(
       );
       await pause(f.holdMs, stop);
       await heal();
+      if (holdsProcess) await revive(cluster, node, hooks);
       rec.healedAt = hooks.now();
       hooks.log(`${stamp(rec.healedAt)} healed ${f.n}`);
     } catch (e) {
