@@ -22,7 +22,7 @@ import {
 } from '../../../src/check/index.js';
 import { FILE_SYNC, type nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
-import { changeEnding, nfsStatus, operate, pause, Session } from './session.js';
+import { changeEnding, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
 
 const KEYS_PER_NODE = 4;
 const PROCESSES_PER_KEY = 2;
@@ -64,16 +64,12 @@ async function setupNode(ctx: WorkloadContext, node: NodeTarget): Promise<Regist
   const session = new Session(node, 30_000);
   try {
     const c = (await session.client())!;
-    const root = await c.mount(node.exportPath);
-    const dir = await c.mkdir(root, 'reg').catch(async (e: unknown) => {
-      if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
-      return c.lookup(root, 'reg');
-    });
+    const dir = await makeDirectory(c, await c.mount(node.exportPath), 'reg');
     const out: Register[] = [];
     for (let k = 0; k < KEYS_PER_NODE; k++) {
       const width = widthOf(k);
       // Zeros of the full length: reads see "never written" (null), and every write replaces it all.
-      const f = await c.create(dir.fh, `k${k}`, { mode: 'UNCHECKED', attributes: { size: width } });
+      const f = await c.create(dir, `k${k}`, { mode: 'UNCHECKED', attributes: { size: width } });
       out.push({ key: `${node.name}/reg/${k}`, node, width, fh: f.fh });
     }
     ctx.log(`registers: ${out.length} keys on ${node.name}`);

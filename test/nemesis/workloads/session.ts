@@ -120,11 +120,6 @@ export async function makeDirectory(
   return made.fh;
 }
 
-/** A read changes nothing, whatever happened to it. */
-export function readEnding(_e: unknown): Ending {
-  return { outcome: 'fail' };
-}
-
 /**
  * Records one operation: waits for a connection (nothing is invoked if `ctx.signal` aborts
  * first), invokes, runs `call` within the operation timeout, and records its output or what

@@ -12,7 +12,7 @@ import { checkSet, type SetInput } from '../../../src/check/index.js';
 import { nameText } from '../../../src/nfs/client.js';
 import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
-import { changeEnding, type Ending, nfsStatus, operate, pause, Session } from './session.js';
+import { changeEnding, type Ending, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
 
 const ADDERS_PER_NODE = 2;
 const SET_SIZE = 300;
@@ -54,14 +54,7 @@ class NodeSets {
       const c = await session.client(ctx.signal);
       if (c === undefined) return undefined;
       try {
-        const o = { timeoutMs: ctx.opTimeoutMs };
-        const fh = await c.mkdir(this.parent, `g${g}`, {}, o).then(
-          (d) => d.fh,
-          async (e: unknown) => {
-            if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
-            return (await c.lookup(this.parent, `g${g}`, o)).fh;
-          },
-        );
+        const fh = await makeDirectory(c, this.parent, `g${g}`, { timeoutMs: ctx.opTimeoutMs });
         this.dirs.push(fh);
         this.adds = 0;
         return fh;
@@ -79,12 +72,7 @@ async function setupNode(ctx: WorkloadContext, node: NodeTarget): Promise<NodeSe
   const session = new Session(node, 30_000);
   try {
     const c = (await session.client())!;
-    const root = await c.mount(node.exportPath);
-    const dir = await c.mkdir(root, 'set').catch(async (e: unknown) => {
-      if (nfsStatus(e) !== 'NFS3ERR_EXIST') throw e;
-      return c.lookup(root, 'set');
-    });
-    const sets = new NodeSets(node, dir.fh);
+    const sets = new NodeSets(node, await makeDirectory(c, await c.mount(node.exportPath), 'set'));
     await sets.current(ctx, session);
     return sets;
   } finally {
