@@ -15,6 +15,8 @@ export const FAILPOINTS = {
   'nfs.write.drop': 'every fifth NFS WRITE acknowledged and never applied',
   /** SWIM declares a member dead on its first missed probe, with no suspicion. */
   'membership.dead-on-first-miss': 'members declared dead on the first missed probe',
+  /** `cairn up` throws an error nothing handles once the node serves: tests the fatal-error path. */
+  'node.throw-after-start': 'an uncaught error thrown once the node serves',
 } as const;
 
 export type Failpoint = keyof typeof FAILPOINTS;

@@ -1,12 +1,13 @@
 // `cairn up`: runs local nodes in the foreground until SIGINT or SIGTERM. One node runs in this
 // process; `--nodes N` runs N node processes (this command, once per node) and supervises them.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClockSkewError, nodeClock, parseClockSkew } from '../clock.js';
 import { isLoopbackAddress } from '../cluster/auth.js';
 import { type SwimConfig, SwimConfigError, swimConfig } from '../cluster/membership/config.js';
+import { failpoint } from '../failpoints.js';
 import { CairnNode, type NodeEndpoints } from '../node/node.js';
 
 const USAGE = `usage: cairn up [--nodes N] --data DIR [--host 127.0.0.1] [--rpcbind-port N] [--nfs-port N]
@@ -114,7 +115,30 @@ export async function upMain(argv: string[]): Promise<number> {
   return nodes === 1 ? runOne(values) : runMany(values, nodes);
 }
 
+/**
+ * A node whose process met an error nothing handles is in an unknown state: it ends at once, so
+ * that its supervisor starts it again on its data (everything acknowledged is on disk). Node's own
+ * exit cannot be trusted here: it joins libuv's thread pool, where an lmdb-js write worker may be
+ * waiting for a JavaScript callback that will never run, and the process hangs (the nemesis
+ * harness found such a node holding its port after a full disk).
+ */
+function dieOnFatalError(): void {
+  const die = (what: string, e: unknown) => {
+    try {
+      writeSync(
+        2,
+        `cairn: fatal ${what}, killing the node: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+      );
+    } finally {
+      process.kill(process.pid, 'SIGKILL');
+    }
+  };
+  process.on('uncaughtException', (e) => die('uncaught exception', e));
+  process.on('unhandledRejection', (e) => die('unhandled rejection', e));
+}
+
 async function runOne(values: Values): Promise<number> {
+  dieOnFatalError();
   const node = await CairnNode.start({
     dataDir: values.data as string,
     host: values.host,
@@ -133,14 +157,8 @@ async function runOne(values: Values): Promise<number> {
       swim: swimSettings(values.swim),
     },
   });
-  const ep = node.endpoints();
-  process.stdout.write(`cairn node up: data ${ep.dataDir}\n${describe(ep, '  ')}`);
-  // Under `cairn up --nodes N`, the supervisor learns where this node serves over IPC.
-  if (process.send) {
-    process.send({ type: 'ready', endpoints: ep });
-    process.channel?.unref();
-  }
-  await new Promise<void>((done) => {
+  // Signal handlers first: whoever reads the lines below may signal at once.
+  const stopped = new Promise<void>((done) => {
     let stopping = false;
     const stop = (why: string) => {
       // Ctrl-C reaches a supervised node twice (from the terminal, then from its supervisor): a
@@ -155,6 +173,19 @@ async function runOne(values: Values): Promise<number> {
     // A supervisor that vanished (kill -9) leaves nobody to stop this node: stop with it.
     process.once('disconnect', () => stop('supervisor gone'));
   });
+  const ep = node.endpoints();
+  process.stdout.write(`cairn node up: data ${ep.dataDir}\n${describe(ep, '  ')}`);
+  // Under `cairn up --nodes N`, the supervisor learns where this node serves over IPC.
+  if (process.send) {
+    process.send({ type: 'ready', endpoints: ep });
+    process.channel?.unref();
+  }
+  if (failpoint('node.throw-after-start')) {
+    setImmediate(() => {
+      throw new Error('failpoint node.throw-after-start');
+    });
+  }
+  await stopped;
   return 0;
 }
 

@@ -77,3 +77,24 @@ test('cairn up --host with a non-loopback address registers NFS and MOUNT with i
     });
   });
 });
+
+test('a node that meets an error nothing handles kills itself at once, saying why, and its data opens again', async () => {
+  await withTempDir('cairn-up-fatal', async (dir) => {
+    const data = join(dir, 'data');
+    const args = [CLI, 'up', '--nodes', '1', '--data', data, '--rpcbind-port', '0', '--nfs-port', '0'];
+    const node = spawnProcess(process.execPath, args, {
+      env: { ...process.env, CAIRN_LOG_LEVEL: 'warn', CAIRN_FAILPOINTS: 'node.throw-after-start' },
+    });
+    const status = await node.exited;
+    assert.equal(status.signal, 'SIGKILL', node.describeOutput());
+    assert.match(
+      node.stderr,
+      /cairn: fatal uncaught exception, killing the node: Error: failpoint node\.throw-after-start/,
+    );
+
+    // The stale lock of the killed process does not keep the node from starting again.
+    const again = spawnProcess(process.execPath, args, { env: { ...process.env, CAIRN_LOG_LEVEL: 'warn' } });
+    await again.waitForLine(/nfs\s+127\.0\.0\.1:\d+/);
+    assert.equal((await again.stop('SIGTERM')).code, 0, again.describeOutput());
+  });
+});
