@@ -4,7 +4,7 @@
  * docs/STORAGE.md describes the layout, the write paths and what a crash leaves at each point.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { type Database, open as openLmdb, type RootDatabase } from 'lmdb';
@@ -56,6 +56,8 @@ export const DEFAULT_BLOCK_CACHE_BYTES = 32 << 20;
 
 /** Free space kept for metadata commits: block writes fail with StoreFullError below it. */
 export const DEFAULT_HEADROOM_BYTES = 1 << 20;
+/** Space written ahead of LMDB's last page at every open (at most a sixteenth of the file system). */
+export const METADATA_RESERVE_BYTES = 8 << 20;
 /** Journal size past which UNSTABLE writes wait until it is applied and emptied. */
 export const DEFAULT_JOURNAL_BYTES = 64 << 20;
 /** Journal bytes not yet applied to LMDB (the in-memory overlay) past which UNSTABLE writes wait. */
@@ -95,6 +97,11 @@ export interface StoreOptions {
   blockCacheBytes?: number;
   /** Free space that block writes leave for LMDB, so deletes can still commit on a full disk. */
   headroomBytes?: number;
+  /**
+   * Space written ahead of LMDB's last page at open (reserveMetadataSpace); default
+   * METADATA_RESERVE_BYTES, at most a sixteenth of the file system.
+   */
+  metadataReserveBytes?: number;
   /** The block file I/O layer (the seam for the power-loss crash mode). */
   io?: BlockIO;
   /** Journal size at which UNSTABLE writes wait for it to be applied and emptied. */
@@ -399,6 +406,7 @@ export class LmdbStore implements Store {
     const wasClean = (this.meta.get('clean') as boolean | undefined) ?? true;
     this.epoch = ((this.meta.get('epoch') as number | undefined) ?? 0) + 1;
     // The epoch is durable before any block of it is written, so block ids never repeat.
+    await this.reserveMetadataSpace();
     await this.txn(() => {
       if (!format) {
         this.meta.putSync('format', {
@@ -426,6 +434,34 @@ export class LmdbStore implements Store {
    * it a power loss could take the whole store, however much it had acknowledged: nothing else
    * fsyncs those directories.
    */
+  /**
+   * LMDB grows its file with pwrite, and when that fails (a disk another process filled) the
+   * error path of lmdb-js 3.5.6 formats its message into a 100-byte heap buffer that is too small
+   * (mdb.c, "Attempting to write page ...") and the process aborts. So at every open, before any
+   * write transaction can be writing pages, the store writes zeros past LMDB's last page: LMDB's
+   * next growth overwrites space that is already allocated. On a full disk this fails; it is
+   * logged, and the node runs with whatever it got.
+   */
+  private async reserveMetadataSpace(): Promise<void> {
+    const fsys = await statfs(this.dir);
+    const reserve =
+      this.options.metadataReserveBytes ??
+      Math.min(METADATA_RESERVE_BYTES, Math.floor((fsys.blocks * fsys.bsize) / 16));
+    const { lastPageNumber, pageSize } = this.env.getStats() as { lastPageNumber: number; pageSize: number };
+    const want = (lastPageNumber + 1) * pageSize + reserve;
+    const fd = openSync(join(this.dir, 'meta', 'data.mdb'), 'r+');
+    try {
+      const zeros = Buffer.alloc(Math.min(1 << 20, reserve));
+      for (let at = fstatSync(fd).size; at < want; ) {
+        at += writeSync(fd, zeros, 0, Math.min(zeros.length, want - at), at);
+      }
+    } catch (e) {
+      this.log.warn({ err: e }, 'cannot reserve space for metadata growth');
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   private async syncOwnNames(): Promise<void> {
     const dir = resolve(this.dir);
     const dirs = [join(dir, 'meta'), dir];

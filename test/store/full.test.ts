@@ -3,7 +3,7 @@
  * already stored is damaged, and the store keeps working once space is freed.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openStore, StoreFullError } from '../../src/store/index.js';
@@ -116,4 +116,36 @@ describe('store on a full disk', () => {
       });
     });
   }
+
+  it('has room for metadata growth reserved at open, so that a disk another process fills does not reach LMDB', async () => {
+    await withTmpfs('store-reserve', 16, async (mnt) => {
+      const dir = join(mnt, 'data');
+      mkdirSync(dir);
+      const store = await openStore({ dir });
+      const ballast = openSync(join(mnt, 'ballast'), 'w');
+      try {
+        // A sixteenth of the 16 MiB file system past LMDB's last page.
+        assert.ok(statSync(join(dir, 'meta', 'data.mdb')).size >= 1 << 20);
+        const chunk = Buffer.alloc(1 << 16, 1);
+        for (;;) {
+          try {
+            writeSync(ballast, chunk);
+          } catch (e) {
+            assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC');
+            break;
+          }
+        }
+        // 400 KiB of records on a disk with no byte free: LMDB grows into the reserved pages.
+        for (let n = 1; n <= 100; n++) {
+          await store.write((tx) => tx.put(['rec', n], pattern(-n, 4000)), { durable: true });
+        }
+        for (let n = 1; n <= 100; n++) {
+          assert.ok(Buffer.from(store.get<Uint8Array>(['rec', n])?.value ?? []).equals(pattern(-n, 4000)));
+        }
+      } finally {
+        closeSync(ballast);
+        await store.close();
+      }
+    });
+  });
 });

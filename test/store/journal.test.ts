@@ -416,7 +416,8 @@ describe('store journal of unstable writes', () => {
     await withTmpfs('store-journal-full', 8, async (mnt) => {
       const dir = join(mnt, 'data');
       mkdirSync(dir);
-      const store = await openLmdb(dir, { headroomBytes: 0 });
+      // No space reserved for LMDB's growth: its commit is what must run out.
+      const store = await openLmdb(dir, { headroomBytes: 0, metadataReserveBytes: 0 });
       try {
         await store.write((tx) => tx.put(['inode', 1], { size: 0 }), { durable: true });
         // Fill the disk, then free a little: enough for the journal entry, not for LMDB's commit
