@@ -55,6 +55,22 @@ async function runAndDie(
   assert.equal(r.signal, 'SIGKILL', `the child died of SIGKILL\n${r.stdout}\n${r.stderr}`);
 }
 
+/** A fifo the layer holds the call named by CAIRN_POWERLOSS_GATE_AT at, until the child writes to it. */
+async function makeGate(layer: PowerLossLayer): Promise<string> {
+  const gate = join(layer.stateDir, 'gate');
+  await runChecked('mkfifo', [gate]);
+  return gate;
+}
+
+/** Child code for runAndDie (with parseLog imported) that waits, up to 30 s, for a record of `type` in the layer's log. */
+function untilLogged(type: string, never: string): string {
+  return `const deadline = Date.now() + 30000;
+        while (!parseLog(fs.readFileSync(process.env.CAIRN_POWERLOSS_LOG)).records.some((r) => r.type === ${JSON.stringify(type)})) {
+          if (Date.now() > deadline) throw new Error(${JSON.stringify(never)});
+          await new Promise((r) => setTimeout(r, 5));
+        }`;
+}
+
 const read = (path: string) => readFileSync(path, 'utf8');
 const names = (path: string) => readdirSync(path).sort();
 
@@ -154,8 +170,7 @@ describe('power-loss layer', () => {
   it('reverts a write logged after a sync began, though the sync ended after it', async () => {
     await withLayer('sync-began', async (layer, root) => {
       writeFileSync(join(root, 'f'), 'o'.repeat(32));
-      const gate = join(layer.stateDir, 'gate');
-      await runChecked('mkfifo', [gate]);
+      const gate = await makeGate(layer);
       // The child's fsync waits at the gate after its begin record; meanwhile the child sees the
       // begin in the log, writes LATE, then opens the gate; the fsync completes, and the power goes.
       await runAndDie(
@@ -164,12 +179,7 @@ describe('power-loss layer', () => {
         const fd = fs.openSync(R + '/f', 'r+');
         fs.writeSync(fd, 'early', 0);
         const synced = new Promise((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
-        const began = () => parseLog(fs.readFileSync(process.env.CAIRN_POWERLOSS_LOG)).records.some((r) => r.type === 'sync-begin');
-        const deadline = Date.now() + 30000;
-        while (!began()) {
-          if (Date.now() > deadline) throw new Error('the sync never began');
-          await new Promise((r) => setTimeout(r, 5));
-        }
+        ${untilLogged('sync-begin', 'the sync never began')}
         fs.writeSync(fd, 'LATE', 20);
         fs.writeFileSync(${JSON.stringify(gate)}, 'x');
         await synced;`,
@@ -188,8 +198,7 @@ describe('power-loss layer', () => {
   it('reverts a write that was in flight when a sync began, though logged before it', async () => {
     await withLayer('in-flight', async (layer, root) => {
       writeFileSync(join(root, 'f'), 'o'.repeat(32));
-      const gate = join(layer.stateDir, 'gate');
-      await runChecked('mkfifo', [gate]);
+      const gate = await makeGate(layer);
       // The write waits at the gate in libuv's pool once its record is logged; the main thread
       // fsyncs meanwhile, then opens the gate: the write lands after the sync that followed its record.
       await runAndDie(
@@ -197,12 +206,7 @@ describe('power-loss layer', () => {
         `const { parseLog } = await import(${JSON.stringify(layerModule)});
         const fd = fs.openSync(R + '/f', 'r+');
         const written = new Promise((resolve, reject) => fs.write(fd, 'INFLIGHT', 4, (e) => (e ? reject(e) : resolve())));
-        const logged = () => parseLog(fs.readFileSync(process.env.CAIRN_POWERLOSS_LOG)).records.some((r) => r.type === 'write');
-        const deadline = Date.now() + 30000;
-        while (!logged()) {
-          if (Date.now() > deadline) throw new Error('the write was never logged');
-          await new Promise((r) => setTimeout(r, 5));
-        }
+        ${untilLogged('write', 'the write was never logged')}
         fs.fsyncSync(fd);
         fs.writeFileSync(${JSON.stringify(gate)}, 'x');
         await written;`,
