@@ -81,6 +81,19 @@ export interface CrashInput {
   readonly kind: CrashKind;
 }
 
+/** A crash of `kind` at time `at`, as the harness records it. */
+export function crashOperation(id: number, at: number, kind: CrashKind): Operation<CrashInput> {
+  return {
+    id,
+    process: 'nemesis',
+    key: CRASH_KEY,
+    input: { f: 'crash', kind },
+    call: at,
+    ret: at,
+    outcome: 'ok',
+  };
+}
+
 export function isCrash(op: Operation): op is Operation<CrashInput> {
   return op.key === CRASH_KEY && (op.input as { f?: unknown } | null)?.f === 'crash';
 }

@@ -1,6 +1,6 @@
 // Builders for hand-made histories in the checker's tests: each call makes one operation with the
 // next id, so a test reads as the history it describes.
-import { CRASH_KEY, type CrashKind, type Operation } from '../../src/check/index.js';
+import { type CrashKind, crashOperation, type Operation } from '../../src/check/index.js';
 
 export class Builder<I, O> {
   private nextId = 0;
@@ -17,14 +17,6 @@ export class Builder<I, O> {
   }
   /** A node crash as the harness records it: on every key, at one instant. */
   crash(at: number, kind: CrashKind = 'power') {
-    return {
-      id: this.nextId++,
-      process: 'nemesis',
-      key: CRASH_KEY,
-      input: { f: 'crash', kind },
-      call: at,
-      ret: at,
-      outcome: 'ok',
-    } as unknown as Operation<I, O>;
+    return crashOperation(this.nextId++, at, kind) as unknown as Operation<I, O>;
   }
 }

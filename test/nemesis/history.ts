@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { CrashKind, Operation } from '../../src/check/index.js';
-import { CRASH_KEY } from '../../src/check/index.js';
+import { crashOperation } from '../../src/check/index.js';
 import { NemesisError } from './base.js';
 import type { CheckReport } from './workload.js';
 import { loadWorkload } from './workloads/index.js';
@@ -74,18 +74,7 @@ export class HistoryCollector {
   /** A node crash at history time `t`, as the checker reads it. */
   crash(node: string, kind: CrashKind, t: number): void {
     const at = this.since(t);
-    this.crashes.push({
-      node,
-      op: {
-        id: CRASH_IDS + this.crashes.length,
-        process: 'nemesis',
-        key: CRASH_KEY,
-        input: { f: 'crash', kind },
-        call: at,
-        ret: at,
-        outcome: 'ok',
-      },
-    });
+    this.crashes.push({ node, op: crashOperation(CRASH_IDS + this.crashes.length, at, kind) });
   }
 
   /** Operations still pending (the runner died, or never answered) end open. */
