@@ -58,9 +58,40 @@ export interface Lab {
   dropped(i: number): Promise<number>;
 }
 
-async function nest<T>(labels: string[], acc: Netns[], fn: (all: Netns[]) => Promise<T>): Promise<T> {
+/** Nests a `withNetns` for each label: `fn` has the namespaces in the order of `labels`. */
+export async function nest<T>(labels: string[], acc: Netns[], fn: (all: Netns[]) => Promise<T>): Promise<T> {
   if (labels.length === 0) return fn(acc);
   return withNetns(labels[0], (ns) => nest(labels.slice(1), [...acc, ns], fn));
+}
+
+/** Creates the bridge br0 in `bridge` and sets it up. */
+export async function makeBridge(bridge: Netns): Promise<void> {
+  await bridge.execChecked(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+  await bridge.execChecked(['ip', 'link', 'set', 'br0', 'up']);
+}
+
+/**
+ * Joins `ns` to br0 in `bridge` by a veth pair made in `ns` (its end there is eth0 with `ip`/24,
+ * the other end `port` in the bridge's namespace).
+ */
+export async function attachToBridge(bridge: Netns, ns: Netns, ip: string, port: string): Promise<void> {
+  await ns.execChecked([
+    'ip',
+    'link',
+    'add',
+    'eth0',
+    'type',
+    'veth',
+    'peer',
+    'name',
+    port,
+    'netns',
+    bridge.name,
+  ]);
+  await ns.execChecked(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+  await ns.execChecked(['ip', 'link', 'set', 'eth0', 'up']);
+  await bridge.execChecked(['ip', 'link', 'set', port, 'master', 'br0']);
+  await bridge.execChecked(['ip', 'link', 'set', port, 'up']);
 }
 
 /** Hands each complete line of a stream to `fn`. */
@@ -86,29 +117,12 @@ export async function withLab<T>(
   return withTempDir(label, (dir) =>
     nest([`${label}-br`, ...Array.from({ length: n }, (_, i) => `${label}-${i + 1}`)], [], async (all) => {
       const [bridge, ...spaces] = all;
-      await bridge.execChecked(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
-      await bridge.execChecked(['ip', 'link', 'set', 'br0', 'up']);
+      await makeBridge(bridge);
       const nodes: LabNode[] = [];
       for (let i = 0; i < n; i++) {
         const ns = spaces[i];
         const ip = `10.77.0.${i + 1}`;
-        await ns.execChecked([
-          'ip',
-          'link',
-          'add',
-          'eth0',
-          'type',
-          'veth',
-          'peer',
-          'name',
-          `p${i}`,
-          'netns',
-          bridge.name,
-        ]);
-        await ns.execChecked(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
-        await ns.execChecked(['ip', 'link', 'set', 'eth0', 'up']);
-        await bridge.execChecked(['ip', 'link', 'set', `p${i}`, 'master', 'br0']);
-        await bridge.execChecked(['ip', 'link', 'set', `p${i}`, 'up']);
+        await attachToBridge(bridge, ns, ip, `p${i}`);
         nodes.push({ index: i, ns, ip, addr: `${ip}:${GOSSIP_PORT}` });
       }
       const secretFile = join(dir, 'secret');

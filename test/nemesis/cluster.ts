@@ -9,7 +9,8 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Netns, withNetns } from '../support/netns.js';
+import { attachToBridge, makeBridge, nest } from '../cluster/net-lab.js';
+import type { Netns } from '../support/netns.js';
 import { type CutReport, type PowerLossLayer, powerLossLayer } from '../support/powerloss/index.js';
 import type { ExitStatus, SpawnedProcess } from '../support/process.js';
 import { withTempDir } from '../support/tmp.js';
@@ -227,11 +228,6 @@ export class Cluster {
   }
 }
 
-async function nest<T>(labels: string[], acc: Netns[], fn: (all: Netns[]) => Promise<T>): Promise<T> {
-  if (labels.length === 0) return fn(acc);
-  return withNetns(labels[0], (ns) => nest(labels.slice(1), [...acc, ns], fn));
-}
-
 async function nestTmpfs<T>(
   n: number,
   sizeMiB: number,
@@ -256,32 +252,12 @@ export async function withCluster<T>(
     nestTmpfs(n, options.diskMiB ?? 64, [], (disks) =>
       nest(['nem-br', 'nem-c', ...disks.map((_, i) => `nem-n${i + 1}`)], [], async (all) => {
         const [bridge, client, ...spaces] = all;
-        await bridge.execChecked(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
-        await bridge.execChecked(['ip', 'link', 'set', 'br0', 'up']);
-        const attach = async (ns: Netns, ip: string, port: string) => {
-          await ns.execChecked([
-            'ip',
-            'link',
-            'add',
-            'eth0',
-            'type',
-            'veth',
-            'peer',
-            'name',
-            port,
-            'netns',
-            bridge.name,
-          ]);
-          await ns.execChecked(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
-          await ns.execChecked(['ip', 'link', 'set', 'eth0', 'up']);
-          await bridge.execChecked(['ip', 'link', 'set', port, 'master', 'br0']);
-          await bridge.execChecked(['ip', 'link', 'set', port, 'up']);
-        };
-        await attach(client, CLIENT_IP, 'pc');
+        await makeBridge(bridge);
+        await attachToBridge(bridge, client, CLIENT_IP, 'pc');
         const nodes: ClusterNode[] = [];
         for (let i = 0; i < n; i++) {
           const node = new ClusterNode(i, `n${i + 1}`, `${SUBNET}.${i + 1}`, spaces[i], disks[i]);
-          await attach(node.ns, node.ip, `p${i + 1}`);
+          await attachToBridge(bridge, node.ns, node.ip, `p${i + 1}`);
           mkdirSync(node.dataDir);
           if (options.powerLoss) node.powerLoss = await powerLossFor(node, dir);
           nodes.push(node);
