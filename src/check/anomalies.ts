@@ -19,7 +19,7 @@
  */
 
 import { anomalyText, type Witness } from './explain.js';
-import { isCrash, type Operation } from './history.js';
+import { HistoryError, isCrash, type Operation } from './history.js';
 
 export type AnomalyKind = 'never-written' | 'wrong-place' | 'duplicate' | 'lost' | 'disappeared';
 
@@ -119,6 +119,32 @@ function lowerBound<T>(xs: readonly T[], at: (x: T) => number, t: number): numbe
 }
 
 const isPower = (op: Operation): boolean => isCrash(op) && op.input.kind === 'power';
+
+/**
+ * Which of a collection's two operations `op` is: the write `write` (with a string `value`), or a
+ * read, whose output when ok lists items that all pass `isItem`. Throws HistoryError on anything
+ * else, naming the `collection` (file, set) and what its reads list (`items`).
+ */
+export function collectionOp<W extends string>(
+  op: Operation,
+  write: W,
+  collection: string,
+  items: string,
+  isItem: (v: unknown) => boolean,
+): W | 'read' {
+  const input = op.input as { f?: unknown; value?: unknown } | null;
+  if (input?.f === write && typeof input.value === 'string') return write;
+  if (input?.f === 'read') {
+    const out = op.output;
+    if (op.outcome !== 'ok' || (Array.isArray(out) && out.every(isItem))) return 'read';
+    throw new HistoryError(
+      `${collection} read #${op.id} returned ${JSON.stringify(out)}, not a list of ${items}`,
+    );
+  }
+  throw new HistoryError(
+    `operation #${op.id} on ${collection} ${JSON.stringify(op.key)} is neither ${write} nor read`,
+  );
+}
 
 /** Applies the three shared rules to one key. */
 export function findAnomalies(s: Subject, log: AnomalyLog): void {

@@ -7,6 +7,7 @@ import {
   AnomalyLog,
   type CollectionCheckOptions,
   type CollectionResult,
+  collectionOp,
   findAnomalies,
   type Observation,
 } from './anomalies.js';
@@ -37,21 +38,8 @@ export interface AppendCheckOptions extends CollectionCheckOptions {
   acksFlushEarlier?: boolean;
 }
 
-function kindOf(op: Operation): 'append' | 'read' {
-  const input = op.input as { f?: unknown; value?: unknown } | null;
-  if (input?.f === 'append' && typeof input.value === 'string') return 'append';
-  if (input?.f === 'read') {
-    const out = op.output;
-    if (
-      op.outcome !== 'ok' ||
-      (Array.isArray(out) && out.every((v) => v === null || typeof v === 'string'))
-    ) {
-      return 'read';
-    }
-    throw new HistoryError(`append read #${op.id} returned ${JSON.stringify(out)}, not a list of slots`);
-  }
-  throw new HistoryError(`operation #${op.id} on file ${JSON.stringify(op.key)} is neither append nor read`);
-}
+const kindOf = (op: Operation) =>
+  collectionOp(op, 'append', 'file', 'slots', (v) => v === null || typeof v === 'string');
 
 const show = JSON.stringify;
 

@@ -7,33 +7,18 @@ import {
   AnomalyLog,
   type CollectionCheckOptions,
   type CollectionResult,
+  collectionOp,
   findAnomalies,
   type Observation,
 } from './anomalies.js';
 import { count } from './explain.js';
-import {
-  type History,
-  HistoryError,
-  isCrash,
-  type Operation,
-  partitionByKey,
-  validateHistory,
-} from './history.js';
+import { type History, isCrash, type Operation, partitionByKey, validateHistory } from './history.js';
 
 export type SetInput = { readonly f: 'add'; readonly value: string } | { readonly f: 'read' };
 /** A read returns the values in the set, in any order; an add returns nothing. */
 export type SetOutput = readonly string[] | undefined;
 
-function kindOf(op: Operation): 'add' | 'read' {
-  const input = op.input as { f?: unknown; value?: unknown } | null;
-  if (input?.f === 'add' && typeof input.value === 'string') return 'add';
-  if (input?.f === 'read') {
-    const out = op.output;
-    if (op.outcome !== 'ok' || (Array.isArray(out) && out.every((v) => typeof v === 'string'))) return 'read';
-    throw new HistoryError(`set read #${op.id} returned ${JSON.stringify(out)}, not a list of strings`);
-  }
-  throw new HistoryError(`operation #${op.id} on set ${JSON.stringify(op.key)} is neither add nor read`);
-}
+const kindOf = (op: Operation) => collectionOp(op, 'add', 'set', 'strings', (v) => typeof v === 'string');
 
 const show = JSON.stringify;
 
