@@ -18,6 +18,7 @@ import {
   type Value,
 } from '../../src/check/index.js';
 import { SeededRandom } from '../../src/random.js';
+import { breakOneRead, cas, r, w } from './histories.js';
 
 type Op = Operation<RegisterInput, RegisterOutput>;
 const model = registerModel();
@@ -40,9 +41,6 @@ function open(process: number, input: RegisterInput, call: number, k = 'x'): Op 
 function failed(process: number, input: RegisterInput, call: number, ret: number, k = 'x'): Op {
   return { id: nextId++, process, key: k, input, call, ret, outcome: 'fail' };
 }
-const w = (value: Value): RegisterInput => ({ f: 'write', value });
-const r: RegisterInput = { f: 'read' };
-const cas = (from: Value, to: Value): RegisterInput => ({ f: 'cas', from, to });
 
 function verdict(h: History<RegisterInput, RegisterOutput>): string {
   return checkLinearizable(model, h).verdict;
@@ -293,11 +291,9 @@ test('property: histories from a real sequential execution with overlapping inte
 test('property: changing one read to a value never written makes them not linearizable, on that key', () => {
   fc.assert(
     fc.property(planArb, fc.boolean(), fc.nat(), (plan, withOpen, pick) => {
-      const h = execute(plan, withOpen);
-      const reads = h.filter((o) => o.input.f === 'read' && o.outcome === 'ok');
-      fc.pre(reads.length > 0);
-      const victim = reads[pick % reads.length];
-      const broken = h.map((o) => (o === victim ? { ...o, output: 'never' } : o));
+      const changed = breakOneRead(execute(plan, withOpen), pick);
+      fc.pre(changed !== undefined);
+      const { victim, broken } = changed;
       const res = checkLinearizable(model, broken);
       assert.equal(res.verdict, 'not-linearizable');
       const es = explain(res);

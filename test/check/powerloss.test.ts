@@ -20,14 +20,11 @@ import {
   type Value,
 } from '../../src/check/index.js';
 import { SeededRandom } from '../../src/random.js';
-import { Builder } from './histories.js';
+import { Builder, breakOneRead, cas, r, w } from './histories.js';
 
 type Op = Operation<RegisterInput, RegisterOutput>;
 const plain = registerModel();
 const model = powerLossModel(registerModel());
-const w = (value: Value): RegisterInput => ({ f: 'write', value });
-const r: RegisterInput = { f: 'read' };
-const cas = (from: Value, to: Value): RegisterInput => ({ f: 'cas', from, to });
 
 const verdict = (h: readonly Op[], m: Model<unknown, RegisterInput, RegisterOutput> = model): string =>
   checkLinearizable(m, h).verdict;
@@ -310,14 +307,10 @@ test('property: histories of a simulated node that loses unflushed changes are a
 test('property: a read changed to a value never written is rejected, crashes or not', () => {
   fc.assert(
     fc.property(fc.array(simOpArb, { minLength: 1, maxLength: 50 }), fc.nat(), (plan, pick) => {
-      const h = simulate(plan);
-      const reads = h.filter((o) => o.key !== CRASH_KEY && o.input.f === 'read' && o.outcome === 'ok');
-      fc.pre(reads.length > 0);
-      const victim = reads[pick % reads.length];
-      const res = checkLinearizable(
-        model,
-        h.map((o) => (o === victim ? { ...o, output: 'never' } : o)),
-      );
+      const changed = breakOneRead(simulate(plan), pick);
+      fc.pre(changed !== undefined);
+      const { victim, broken } = changed;
+      const res = checkLinearizable(model, broken);
       assert.equal(res.verdict, 'not-linearizable');
       assert.deepEqual(
         explain(res).map((e) => e.key),
