@@ -19,7 +19,6 @@ import { createHash } from 'node:crypto';
 import {
   checkLinearizable,
   explain,
-  type History,
   isCrash,
   type NamespaceInput,
   type NamespaceOutput,
@@ -28,7 +27,16 @@ import {
 } from '../../../src/check/index.js';
 import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
-import { changeEnding, type Ending, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
+import {
+  changeEnding,
+  countOperations,
+  type Ending,
+  makeDirectory,
+  nfsStatus,
+  operate,
+  pause,
+  Session,
+} from './session.js';
 
 const DIRS_PER_NODE = 2;
 const OPS_PER_DIR = 150;
@@ -235,16 +243,10 @@ async function client(ctx: WorkloadContext, slot: Slot, p: number): Promise<void
   }
 }
 
-/** Counts of operations by kind and outcome, for the report. */
-function countOperations(history: History): Record<string, number> {
-  const stats: Record<string, number> = {};
-  for (const op of history) {
-    const input = op.input as NamespaceInput | { f: 'crash' };
-    const what = isCrash(op) ? 'crash' : input.f === 'create' ? `create ${input.mode}` : input.f;
-    const name = `${what} ${op.outcome}`;
-    stats[name] = (stats[name] ?? 0) + 1;
-  }
-  return stats;
+/** An operation's kind for the report's counts: creates by their mode. */
+function kindOf(input: unknown): string {
+  const i = input as NamespaceInput;
+  return i.f === 'create' ? `create ${i.mode}` : i.f;
 }
 
 export function create(): Workload {
@@ -288,7 +290,7 @@ export function create(): Workload {
       return {
         workload: 'namespace',
         valid: result.verdict === 'linearizable' ? true : result.verdict === 'unknown' ? 'unknown' : false,
-        stats: { keys: keys.size, ...countOperations(history), 'search steps': result.steps },
+        stats: { keys: keys.size, ...countOperations(history, kindOf), 'search steps': result.steps },
         violations: explain(result).map((e) => e.text),
       };
     },

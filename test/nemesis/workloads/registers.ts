@@ -22,7 +22,15 @@ import {
 } from '../../../src/check/index.js';
 import { FILE_SYNC, type nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
 import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
-import { changeEnding, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
+import {
+  changeEnding,
+  countOperations,
+  makeDirectory,
+  nfsStatus,
+  operate,
+  pause,
+  Session,
+} from './session.js';
 
 const KEYS_PER_NODE = 4;
 const PROCESSES_PER_KEY = 2;
@@ -141,17 +149,6 @@ export function withoutUnread(history: History): History {
     const input = op.input as RegisterInput;
     return !(op.outcome === 'open' && input.f === 'write' && !read.has(seen(op.key, input.value)));
   });
-}
-
-/** The rest of a check report from the counts of operations by kind and outcome. */
-function countOperations(history: History): Record<string, number> {
-  const stats: Record<string, number> = {};
-  for (const op of history) {
-    const what = isCrash(op) ? 'crash' : String((op.input as { f?: unknown }).f);
-    const name = `${what} ${op.outcome}`;
-    stats[name] = (stats[name] ?? 0) + 1;
-  }
-  return stats;
 }
 
 export function create(): Workload {

@@ -8,6 +8,7 @@
  * clients did meanwhile, which no history of single effects can show.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { type History, isCrash } from '../../../src/check/index.js';
 import { isNfsError, NfsClient } from '../../../src/nfs/client.js';
 import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
 import type { CallOptions } from '../../../src/rpc/index.js';
@@ -91,6 +92,22 @@ export class Session {
 }
 
 export type Ending = { outcome: 'ok'; output?: unknown } | { outcome: 'fail' } | { outcome: 'open' };
+
+/**
+ * Counts of a history's operations by kind and outcome ("write ok", "crash ok"), for a check
+ * report; `kind` names an operation other than a crash (by default its input's `f`).
+ */
+export function countOperations(
+  history: History,
+  kind: (input: unknown) => string = (input) => String((input as { f?: unknown }).f),
+): Record<string, number> {
+  const stats: Record<string, number> = {};
+  for (const op of history) {
+    const name = `${isCrash(op) ? 'crash' : kind(op.input)} ${op.outcome}`;
+    stats[name] = (stats[name] ?? 0) + 1;
+  }
+  return stats;
+}
 
 /** The NFS status an error carries, or undefined for anything else (a timeout, a lost connection). */
 export function nfsStatus(e: unknown): string | undefined {
