@@ -15,7 +15,13 @@
  * (`n1/reg/3`): each node serves its own store, so each node's part of a history is checked on
  * its own, with that node's crashes (key '*', input { f: 'crash', kind }) in it.
  */
-import type { History } from '../../src/check/index.js';
+import {
+  type CheckResult,
+  type CollectionResult,
+  explain,
+  type History,
+  isCrash,
+} from '../../src/check/index.js';
 import type { Random } from '../../src/random.js';
 
 /** Where a workload reaches one node. */
@@ -59,6 +65,30 @@ export interface CheckReport {
   readonly stats: Readonly<Record<string, number>>;
   /** One line per violation, each with the smallest part of the history that shows it. */
   readonly violations: readonly string[];
+}
+
+/** The report of a set or append check (anomalies.ts). */
+export function collectionReport(workload: string, r: CollectionResult): CheckReport {
+  return { workload, valid: r.valid, stats: r.stats, violations: r.anomalies.map((a) => a.text) };
+}
+
+/**
+ * The report of a linearizability check of `history`: its verdict, the keys, `stats`, the search's
+ * steps, and each violation explained.
+ */
+export function linearizabilityReport<S, I, O>(
+  workload: string,
+  history: History,
+  result: CheckResult<S, I, O>,
+  stats: Readonly<Record<string, number>>,
+): CheckReport {
+  const keys = new Set(history.filter((op) => !isCrash(op)).map((op) => op.key));
+  return {
+    workload,
+    valid: result.verdict === 'linearizable' ? true : result.verdict === 'unknown' ? 'unknown' : false,
+    stats: { keys: keys.size, ...stats, 'search steps': result.steps },
+    violations: explain(result).map((e) => e.text),
+  };
 }
 
 export interface Workload {

@@ -19,7 +19,13 @@ import type { NfsClient } from '../../../src/nfs/client.js';
 import { FILE_SYNC, type nfs_fh3, UNSTABLE } from '../../../src/nfs/gen/nfs3.bytes.js';
 import type { CallOptions } from '../../../src/rpc/index.js';
 import { NemesisError } from '../base.js';
-import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
+import {
+  type CheckReport,
+  collectionReport,
+  type NodeTarget,
+  type Workload,
+  type WorkloadContext,
+} from '../workload.js';
 import { changeEnding, type Ending, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
 
 export const SLOT = 32;
@@ -254,13 +260,7 @@ export function create(): Workload {
     check(history): CheckReport {
       // Each acknowledgement vouches for its own slot only: a FILE_SYNC WRITE need not make an
       // earlier UNSTABLE one stable, as a COMMIT would.
-      const r = checkAppend(history, { acksFlushEarlier: false });
-      return {
-        workload: 'appends',
-        valid: r.valid,
-        stats: r.stats,
-        violations: r.anomalies.map((a) => a.text),
-      };
+      return collectionReport('appends', checkAppend(history, { acksFlushEarlier: false }));
     },
   };
 }

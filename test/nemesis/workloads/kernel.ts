@@ -34,7 +34,13 @@ import { Netns } from '../../support/netns.js';
 import { type SpawnedProcess, type SpawnOptions, spawnProcess } from '../../support/process.js';
 import { GuestError, type GuestResult, runGuest } from '../../support/qemu.js';
 import { NemesisError } from '../base.js';
-import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
+import {
+  type CheckReport,
+  collectionReport,
+  type NodeTarget,
+  type Workload,
+  type WorkloadContext,
+} from '../workload.js';
 import { makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
 
 const FILES = 8;
@@ -413,12 +419,7 @@ export function checkKernel(history: History): CheckReport {
     }
   }
   const anomalies = log.anomalies();
-  return {
-    workload: 'kernel',
-    valid: anomalies.length === 0,
-    stats,
-    violations: anomalies.map((a) => a.text),
-  };
+  return collectionReport('kernel', { valid: anomalies.length === 0, anomalies, stats });
 }
 
 export function create(): Workload {

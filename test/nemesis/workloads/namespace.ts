@@ -18,15 +18,19 @@
 import { createHash } from 'node:crypto';
 import {
   checkLinearizable,
-  explain,
-  isCrash,
   type NamespaceInput,
   type NamespaceOutput,
   namespaceModel,
   powerLossModel,
 } from '../../../src/check/index.js';
 import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
-import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
+import {
+  type CheckReport,
+  linearizabilityReport,
+  type NodeTarget,
+  type Workload,
+  type WorkloadContext,
+} from '../workload.js';
 import {
   changeEnding,
   countOperations,
@@ -286,13 +290,7 @@ export function create(): Workload {
     },
     check(history): CheckReport {
       const result = checkLinearizable(powerLossModel(namespaceModel()), history, { timeoutMs: 120_000 });
-      const keys = new Set(history.filter((op) => !isCrash(op)).map((op) => op.key));
-      return {
-        workload: 'namespace',
-        valid: result.verdict === 'linearizable' ? true : result.verdict === 'unknown' ? 'unknown' : false,
-        stats: { keys: keys.size, ...countOperations(history, kindOf), 'search steps': result.steps },
-        violations: explain(result).map((e) => e.text),
-      };
+      return linearizabilityReport('namespace', history, result, countOperations(history, kindOf));
     },
   };
 }

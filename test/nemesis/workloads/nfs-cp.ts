@@ -34,7 +34,13 @@ import { join } from 'node:path';
 import { AnomalyLog, type History, isCrash, type Operation } from '../../../src/check/index.js';
 import { SeededRandom } from '../../../src/random.js';
 import { makeTempDir, removeTempDir } from '../../support/tmp.js';
-import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
+import {
+  type CheckReport,
+  collectionReport,
+  type NodeTarget,
+  type Workload,
+  type WorkloadContext,
+} from '../workload.js';
 import { makeDirectory, pause, Session } from './session.js';
 
 const PROCESSES_PER_NODE = 2;
@@ -309,12 +315,7 @@ export function checkCopies(history: History): CheckReport {
     }
   }
   const anomalies = log.anomalies();
-  return {
-    workload: 'nfs-cp',
-    valid: anomalies.length === 0,
-    stats,
-    violations: anomalies.map((a) => a.text),
-  };
+  return collectionReport('nfs-cp', { valid: anomalies.length === 0, anomalies, stats });
 }
 
 export function create(): Workload {

@@ -13,15 +13,19 @@
  */
 import {
   checkLinearizable,
-  explain,
   type History,
-  isCrash,
   powerLossModel,
   type RegisterInput,
   registerModel,
 } from '../../../src/check/index.js';
 import { FILE_SYNC, type nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
-import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
+import {
+  type CheckReport,
+  linearizabilityReport,
+  type NodeTarget,
+  type Workload,
+  type WorkloadContext,
+} from '../workload.js';
 import {
   changeEnding,
   countOperations,
@@ -184,18 +188,10 @@ export function create(): Workload {
     check(history): CheckReport {
       const checked = withoutUnread(history);
       const result = checkLinearizable(powerLossModel(registerModel()), checked, { timeoutMs: 120_000 });
-      const keys = new Set(history.filter((op) => !isCrash(op)).map((op) => op.key));
-      return {
-        workload: 'registers',
-        valid: result.verdict === 'linearizable' ? true : result.verdict === 'unknown' ? 'unknown' : false,
-        stats: {
-          keys: keys.size,
-          ...countOperations(history),
-          'open writes never read (left out)': history.length - checked.length,
-          'search steps': result.steps,
-        },
-        violations: explain(result).map((e) => e.text),
-      };
+      return linearizabilityReport('registers', history, result, {
+        ...countOperations(history),
+        'open writes never read (left out)': history.length - checked.length,
+      });
     },
   };
 }

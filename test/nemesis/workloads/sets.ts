@@ -11,7 +11,13 @@
 import { checkSet, type SetInput } from '../../../src/check/index.js';
 import { nameText } from '../../../src/nfs/client.js';
 import type { nfs_fh3 } from '../../../src/nfs/gen/nfs3.bytes.js';
-import type { CheckReport, NodeTarget, Workload, WorkloadContext } from '../workload.js';
+import {
+  type CheckReport,
+  collectionReport,
+  type NodeTarget,
+  type Workload,
+  type WorkloadContext,
+} from '../workload.js';
 import { changeEnding, type Ending, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
 
 const ADDERS_PER_NODE = 2;
@@ -178,8 +184,7 @@ export function create(): Workload {
       );
     },
     check(history): CheckReport {
-      const r = checkSet(history);
-      return { workload: 'sets', valid: r.valid, stats: r.stats, violations: r.anomalies.map((a) => a.text) };
+      return collectionReport('sets', checkSet(history));
     },
   };
 }
