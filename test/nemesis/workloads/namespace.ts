@@ -36,6 +36,7 @@ import {
   countOperations,
   type Ending,
   makeDirectory,
+  makeDirectoryRetrying,
   nfsStatus,
   operate,
   pause,
@@ -94,22 +95,13 @@ class Slot {
   /** Makes the next directory; not an operation of the history, retried until it exists. */
   private async open(ctx: WorkloadContext, session: Session): Promise<Dir | undefined> {
     const g = this.dirs.length;
-    while (!ctx.signal.aborted) {
-      const c = await session.client(ctx.signal);
-      if (c === undefined) return undefined;
-      try {
-        const fh = await makeDirectory(c, this.parent, `d${this.d}.${g}`, { timeoutMs: ctx.opTimeoutMs });
-        const dir = { key: `${this.node.name}/ns/${this.d}.${g}`, node: this.node, fh };
-        this.dirs.push(dir);
-        this.ops = 0;
-        this.opens = 0;
-        return dir;
-      } catch (e) {
-        if (nfsStatus(e) === undefined) session.reset();
-        await pause(200, ctx.signal);
-      }
-    }
-    return undefined;
+    const fh = await makeDirectoryRetrying(ctx, session, this.parent, `d${this.d}.${g}`);
+    if (fh === undefined) return undefined;
+    const dir = { key: `${this.node.name}/ns/${this.d}.${g}`, node: this.node, fh };
+    this.dirs.push(dir);
+    this.ops = 0;
+    this.opens = 0;
+    return dir;
   }
 }
 

@@ -138,6 +138,29 @@ export async function makeDirectory(
 }
 
 /**
+ * Makes directory `name` in `parent` through `session`, retried until it exists: for a directory
+ * that is no operation of the history. Undefined once the run is stopped.
+ */
+export async function makeDirectoryRetrying(
+  ctx: WorkloadContext,
+  session: Session,
+  parent: nfs_fh3,
+  name: string,
+): Promise<nfs_fh3 | undefined> {
+  while (!ctx.signal.aborted) {
+    const c = await session.client(ctx.signal);
+    if (c === undefined) return undefined;
+    try {
+      return await makeDirectory(c, parent, name, { timeoutMs: ctx.opTimeoutMs });
+    } catch (e) {
+      if (nfsStatus(e) === undefined) session.reset();
+      await pause(200, ctx.signal);
+    }
+  }
+  return undefined;
+}
+
+/**
  * Records one operation: waits for a connection (nothing is invoked if `ctx.signal` aborts
  * first), invokes, runs `call` within the operation timeout, and records its output or what
  * `onError` makes of its error. A connection that gave no answer is dropped. Returns the ending,

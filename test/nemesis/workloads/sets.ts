@@ -18,7 +18,16 @@ import {
   type Workload,
   type WorkloadContext,
 } from '../workload.js';
-import { changeEnding, type Ending, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
+import {
+  changeEnding,
+  type Ending,
+  makeDirectory,
+  makeDirectoryRetrying,
+  nfsStatus,
+  operate,
+  pause,
+  Session,
+} from './session.js';
 
 const ADDERS_PER_NODE = 2;
 const SET_SIZE = 300;
@@ -56,20 +65,12 @@ class NodeSets {
   }
 
   private async open(ctx: WorkloadContext, session: Session, g: number): Promise<nfs_fh3 | undefined> {
-    while (!ctx.signal.aborted) {
-      const c = await session.client(ctx.signal);
-      if (c === undefined) return undefined;
-      try {
-        const fh = await makeDirectory(c, this.parent, `g${g}`, { timeoutMs: ctx.opTimeoutMs });
-        this.dirs.push(fh);
-        this.adds = 0;
-        return fh;
-      } catch (e) {
-        if (nfsStatus(e) === undefined) session.reset();
-        await pause(200, ctx.signal);
-      }
+    const fh = await makeDirectoryRetrying(ctx, session, this.parent, `g${g}`);
+    if (fh !== undefined) {
+      this.dirs.push(fh);
+      this.adds = 0;
     }
-    return undefined;
+    return fh;
   }
 }
 
