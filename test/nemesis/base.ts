@@ -1,5 +1,9 @@
-/** What the harness's processes share: one time scale for histories, and the harness's error. */
+/**
+ * What the harness's processes share: one time scale for histories, the harness's error, and the
+ * seeded shuffle the fault schedules draw with.
+ */
 import { CairnError } from '../../src/errors.js';
+import type { SeededRandom } from '../../src/random.js';
 
 /**
  * History time in milliseconds: the wall clock at process start plus the monotonic time since.
@@ -15,4 +19,14 @@ export class NemesisError extends CairnError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('NEMESIS', message, options);
   }
+}
+
+/** A copy of `xs` in an order drawn from `r` (every order alike). */
+export function shuffled(r: SeededRandom, xs: readonly number[]): number[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = r.int(i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
 }

@@ -17,6 +17,7 @@
 import type { ClockSkew } from '../../src/clock.js';
 import type { SwimConfig } from '../../src/cluster/membership/config.js';
 import { SeededRandom } from '../../src/random.js';
+import { shuffled } from './base.js';
 
 export const NETWORK_FAULTS = ['partition', 'isolate', 'bridge', 'one-way', 'loss'] as const;
 export const PROCESS_FAULTS = ['pause', 'kill', 'skew'] as const;
@@ -72,15 +73,6 @@ export interface ScheduleOptions {
 export const LOSS_RANGE: readonly [number, number] = [0.04, 0.12];
 
 const span = (r: SeededRandom, lo: number, hi: number) => lo + r.int(hi - lo + 1);
-
-function shuffled(r: SeededRandom, xs: readonly number[]): number[] {
-  const a = [...xs];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = r.int(i + 1);
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
 
 /** Splits `xs` into two non-empty halves at random (the first the smaller). */
 function halves(r: SeededRandom, xs: readonly number[]): [number[], number[]] {

@@ -13,7 +13,7 @@
  */
 import { formatClockSkew } from '../../src/clock.js';
 import { SeededRandom } from '../../src/random.js';
-import { NemesisError } from './base.js';
+import { NemesisError, shuffled } from './base.js';
 
 export const FAULT_KINDS = [
   /** kill -9, down for the hold, restarted on its data. */
@@ -128,15 +128,6 @@ export function parseFaultKinds(text: string): FaultKind[] {
     kinds.push(k as FaultKind);
   }
   return kinds;
-}
-
-function shuffled(r: SeededRandom, xs: readonly number[]): number[] {
-  const out = [...xs];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = r.int(i + 1);
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
 }
 
 type Shape = Omit<PlannedFault, 'n' | 'at' | 'holds'>;
