@@ -26,7 +26,16 @@ import {
   type Workload,
   type WorkloadContext,
 } from '../workload.js';
-import { changeEnding, type Ending, makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
+import {
+  changeEnding,
+  type Ending,
+  finalAttempts,
+  makeDirectory,
+  nfsStatus,
+  operate,
+  pause,
+  Session,
+} from './session.js';
 
 export const SLOT = 32;
 const SLOTS_PER_FILE = 1000;
@@ -244,12 +253,11 @@ export function create(): Workload {
           const session = new Session(n.node, ctx.opTimeoutMs);
           try {
             for (const file of n.all()) {
-              let done = false;
-              for (let attempt = 0; attempt < 20 && !done; attempt++) {
-                done = (await read(ctx, session, `${n.node.name}/append#final`, file))?.outcome === 'ok';
-                if (!done) await pause(500);
-              }
-              if (!done) ctx.log(`appends: no final read of ${file.key} succeeded`);
+              await finalAttempts(
+                ctx,
+                `appends: no final read of ${file.key} succeeded`,
+                async () => (await read(ctx, session, `${n.node.name}/append#final`, file))?.outcome === 'ok',
+              );
             }
           } finally {
             await session.close();

@@ -41,7 +41,7 @@ import {
   type Workload,
   type WorkloadContext,
 } from '../workload.js';
-import { makeDirectory, nfsStatus, operate, pause, Session } from './session.js';
+import { finalAttempts, makeDirectory, nfsStatus, operate, Session } from './session.js';
 
 const FILES = 8;
 /** Writes the guest may make in one run (it stops sooner when told to). */
@@ -442,15 +442,15 @@ export function create(): Workload {
       ctx.log(
         `kernel: ${writes.length} writes, ${writes.filter((w) => w.synced !== undefined).length} synced`,
       );
-      const session = new Session(run.node, ctx.opTimeoutMs);
+      const guest = run; // narrowed, for the closure below
+      const session = new Session(guest.node, ctx.opTimeoutMs);
       try {
         for (let file = 0; file < FILES; file++) {
-          let done = false;
-          for (let attempt = 0; attempt < 20 && !done; attempt++) {
-            done = (await readFile(ctx, run, session, file))?.outcome === 'ok';
-            if (!done) await pause(500);
-          }
-          if (!done) ctx.log(`kernel: no final read of ${keyOf(run.node, file)} succeeded`);
+          await finalAttempts(
+            ctx,
+            `kernel: no final read of ${keyOf(guest.node, file)} succeeded`,
+            async () => (await readFile(ctx, guest, session, file))?.outcome === 'ok',
+          );
         }
       } finally {
         await session.close();

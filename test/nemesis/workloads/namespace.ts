@@ -35,6 +35,7 @@ import {
   changeEnding,
   countOperations,
   type Ending,
+  finalAttempts,
   makeDirectory,
   makeDirectoryRetrying,
   nfsStatus,
@@ -266,13 +267,13 @@ export function create(): Workload {
             const session = new Session(d.node, ctx.opTimeoutMs);
             try {
               for (const name of NAMES) {
-                let done = false;
-                for (let attempt = 0; attempt < 20 && !done; attempt++) {
-                  const e = await perform(ctx, session, `${d.key}#final`, d, { f: 'lookup', name });
-                  done = e?.outcome === 'ok';
-                  if (!done) await pause(500);
-                }
-                if (!done) ctx.log(`namespace: no final lookup of ${name} in ${d.key} succeeded`);
+                await finalAttempts(
+                  ctx,
+                  `namespace: no final lookup of ${name} in ${d.key} succeeded`,
+                  async () =>
+                    (await perform(ctx, session, `${d.key}#final`, d, { f: 'lookup', name }))?.outcome ===
+                    'ok',
+                );
               }
             } finally {
               await session.close();

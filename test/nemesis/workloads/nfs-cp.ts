@@ -41,7 +41,7 @@ import {
   type Workload,
   type WorkloadContext,
 } from '../workload.js';
-import { makeDirectory, pause, Session } from './session.js';
+import { finalAttempts, makeDirectory, pause, Session } from './session.js';
 
 const PROCESSES_PER_NODE = 2;
 const BYTES_PER_NODE = 12 << 20;
@@ -337,12 +337,9 @@ export function create(): Workload {
       await Promise.all(
         nodes.map(async (n) => {
           for (const file of n.files) {
-            let done = false;
-            for (let attempt = 0; attempt < 20 && !done; attempt++) {
-              done = await read(ctx, n, `${n.node.name}/cp#final`, file);
-              if (!done) await pause(500);
-            }
-            if (!done) ctx.log(`nfs-cp: no final read of ${file.key} succeeded`);
+            await finalAttempts(ctx, `nfs-cp: no final read of ${file.key} succeeded`, () =>
+              read(ctx, n, `${n.node.name}/cp#final`, file),
+            );
           }
         }),
       );

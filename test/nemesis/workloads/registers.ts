@@ -29,6 +29,7 @@ import {
 import {
   changeEnding,
   countOperations,
+  finalAttempts,
   makeDirectory,
   nfsStatus,
   operate,
@@ -173,12 +174,11 @@ export function create(): Workload {
         registers.map(async (r) => {
           const session = new Session(r.node, ctx.opTimeoutMs);
           try {
-            for (let attempt = 0; attempt < 20; attempt++) {
-              const e = await read(ctx, session, `${r.key}#final`, r);
-              if (e?.outcome === 'ok') return;
-              await pause(500);
-            }
-            ctx.log(`registers: no final read of ${r.key} succeeded`);
+            await finalAttempts(
+              ctx,
+              `registers: no final read of ${r.key} succeeded`,
+              async () => (await read(ctx, session, `${r.key}#final`, r))?.outcome === 'ok',
+            );
           } finally {
             await session.close();
           }

@@ -161,6 +161,22 @@ export async function makeDirectoryRetrying(
 }
 
 /**
+ * A final operation, after the heal: tried until `attempt` says it succeeded, up to 20 times
+ * 500 ms apart; `failure` is logged when none did.
+ */
+export async function finalAttempts(
+  ctx: WorkloadContext,
+  failure: string,
+  attempt: () => Promise<boolean>,
+): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    if (await attempt()) return;
+    await pause(500);
+  }
+  ctx.log(failure);
+}
+
+/**
  * Records one operation: waits for a connection (nothing is invoked if `ctx.signal` aborts
  * first), invokes, runs `call` within the operation timeout, and records its output or what
  * `onError` makes of its error. A connection that gave no answer is dropped. Returns the ending,

@@ -21,6 +21,7 @@ import {
 import {
   changeEnding,
   type Ending,
+  finalAttempts,
   makeDirectory,
   makeDirectoryRetrying,
   nfsStatus,
@@ -171,12 +172,11 @@ export function create(): Workload {
           const session = new Session(n.node, ctx.opTimeoutMs);
           try {
             for (let g = 0; g < n.dirs.length; g++) {
-              let done = false;
-              for (let attempt = 0; attempt < 20 && !done; attempt++) {
-                done = (await list(ctx, session, `${n.node.name}/set#final`, n, g))?.outcome === 'ok';
-                if (!done) await pause(500);
-              }
-              if (!done) ctx.log(`sets: no final listing of ${n.key(g)} succeeded`);
+              await finalAttempts(
+                ctx,
+                `sets: no final listing of ${n.key(g)} succeeded`,
+                async () => (await list(ctx, session, `${n.node.name}/set#final`, n, g))?.outcome === 'ok',
+              );
             }
           } finally {
             await session.close();
