@@ -11,7 +11,16 @@
  * does not follow its predecessor, so a tail torn by a power loss (or stale bytes past the
  * end after a truncation) is discarded from the first bad frame on.
  */
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fdatasync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { DefaultDeserializer, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
 
@@ -108,7 +117,8 @@ export function decodeJournal<C, D>(buf: Buffer): { entries: JournalEntry<C, D>[
 /**
  * The journal file. Appends are synchronous `pwrite`s on the event loop: a few hundred bytes
  * into the page cache take microseconds, against two thread hand-offs for an asynchronous
- * write. Nothing here fsyncs: what the journal holds is made durable by applying it to LMDB.
+ * write. `sync` (one `fdatasync`, in the thread pool) makes every frame appended before it
+ * durable: durable writes wait for it; UNSTABLE ones become durable by being applied to LMDB.
  */
 export class JournalFile {
   private fd: number;
@@ -143,6 +153,11 @@ export class JournalFile {
       done += writeSync(this.fd, frame, done, frame.length - done, this.end + done);
     }
     this.end += frame.length;
+  }
+
+  /** Makes every frame appended so far durable. */
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => fdatasync(this.fd, (e) => (e ? reject(e) : resolve())));
   }
 
   /**

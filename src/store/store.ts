@@ -62,6 +62,12 @@ export const METADATA_RESERVE_BYTES = 8 << 20;
 export const DEFAULT_JOURNAL_BYTES = 64 << 20;
 /** Journal bytes not yet applied to LMDB (the in-memory overlay) past which UNSTABLE writes wait. */
 export const DEFAULT_OVERLAY_BYTES = 8 << 20;
+/**
+ * Journal size at which it is emptied once applied and flushed in LMDB (at most half the
+ * journal's limit). Metadata changes go to the journal too, so it is kept small: on a small disk
+ * a journal of tens of MiB would take the space the data needs.
+ */
+export const JOURNAL_RESET_BYTES = 4 << 20;
 
 const FORMAT_VERSION = 1;
 /**
@@ -71,6 +77,8 @@ const FORMAT_VERSION = 1;
  * the thread pool (COMMIT applies the whole journal anyway).
  */
 const APPLY_IDLE_MS = 25;
+/** How old the free-space figure may be for the choice of the journaled path. */
+const SPACE_CHECK_MS = 500;
 const APPLY_BATCH = 128;
 /**
  * Chunks a sequential read loads ahead. One was not enough: a block's load (open, read, and the
@@ -108,6 +116,12 @@ export interface StoreOptions {
   journalBytes?: number;
   /** Unapplied journal bytes (held in memory as the overlay) at which UNSTABLE writes wait for the apply. */
   overlayBytes?: number;
+  /**
+   * Durable writes (metadata, FILE_SYNC) go to the journal and wait for its fdatasync, one device
+   * flush shared by every write in flight, instead of an LMDB commit and its two flushes. Default
+   * true; false keeps them on the LMDB path (for comparison and for tests of that path).
+   */
+  durableJournal?: boolean;
   /** How long a block file created ahead of a sequential UNSTABLE copy's next write is kept unused. */
   spareIdleMs?: number;
   /**
@@ -232,9 +246,6 @@ interface Pending {
   bytes: number;
 }
 
-/** The journaled write's update callback needs what only a transaction offers (truncate): take the LMDB path. */
-class NeedsTransaction extends Error {}
-
 /** Map key of an encoded key: latin1 maps bytes to characters one to one. */
 const mk = (key: Buffer): string => key.toString('latin1');
 
@@ -299,6 +310,9 @@ export class LmdbStore implements Store {
   private toFree: string[] = [];
   private readonly headroom: number;
   private space: { at: number; avail: number } | undefined;
+  private spaceRefresh: Promise<void> | undefined;
+  /** Free space below which durable writes take the LMDB path (journalTakesDurable). */
+  private readonly journalMinFree: number;
   private reaping: Promise<void> | undefined;
   private readonly journal: JournalFile;
   private readonly journalLimit: number;
@@ -348,6 +362,20 @@ export class LmdbStore implements Store {
   private inTxn = false;
   /** Woken whenever the overlay shrinks, the journal is emptied, or an apply fails. */
   private roomWaiters: (() => void)[] = [];
+  /** Journal size at which the apply empties it (and durable writes take the LMDB path until then). */
+  private readonly journalResetBytes: number;
+  /** Every journal entry up to this one is on stable storage (fdatasynced, or flushed in LMDB). */
+  private syncedSeq = 0;
+  /** The journal's fdatasync under way (group commit: it covers every entry appended before it began). */
+  private journalSyncing: Promise<void> | undefined;
+  /** Durable writes waiting for the journal to be synced up to their entry. */
+  private syncWaiters: { seq: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /**
+   * An fdatasync of the journal failed: what the page cache held may never reach the disk, and a
+   * later fdatasync of the same file may report success all the same. From then on durability
+   * comes from LMDB alone (which rewrites the overlay's changes from memory).
+   */
+  private journalSyncFailed = false;
 
   constructor(private readonly options: StoreOptions) {
     this.dir = options.dir;
@@ -358,6 +386,8 @@ export class LmdbStore implements Store {
     this.headroom = options.headroomBytes ?? DEFAULT_HEADROOM_BYTES;
     this.journalLimit = options.journalBytes ?? DEFAULT_JOURNAL_BYTES;
     this.overlayLimit = options.overlayBytes ?? DEFAULT_OVERLAY_BYTES;
+    this.journalResetBytes = Math.min(JOURNAL_RESET_BYTES, this.journalLimit / 2);
+    this.journalMinFree = 2 * (this.overlayLimit + this.journalResetBytes + this.headroom);
     this.spareIdleMs = options.spareIdleMs ?? DEFAULT_SPARE_IDLE_MS;
     this.createdFrom = mkdirSync(join(options.dir, 'meta'), { recursive: true });
     mkdirSync(this.blocksDir, { recursive: true });
@@ -421,6 +451,8 @@ export class LmdbStore implements Store {
     await this.env.flushed;
     await this.syncOwnNames();
     await this.replayJournal();
+    const space = await statfs(this.dir);
+    this.space = { at: Date.now(), avail: space.bavail * space.bsize };
     await this.recoverDirty();
     if (!wasClean) await this.sweepOrphans();
     const pending: string[] = [];
@@ -594,6 +626,11 @@ export class LmdbStore implements Store {
 
   write<T>(fn: (tx: WriteTx) => T, options: WriteOptions = {}): Promise<T> {
     return this.track(async () => {
+      const journaled = this.writeJournaled(fn);
+      if (journaled) {
+        if (options.durable && !ACK_BEFORE_SYNC) await this.journalDurable(journaled.seq);
+        return journaled.result;
+      }
       const freed: string[] = [];
       const result = await this.txn(() => {
         const tx = new Tx(this, freed);
@@ -614,9 +651,104 @@ export class LmdbStore implements Store {
 
   async sync(): Promise<void> {
     this.checkOpen();
-    // Journaled records are durable once a flushed transaction has applied them.
-    if (this.pending.length > 0) await this.track(() => this.txn(noop, true, true));
-    else await this.env.flushed;
+    await this.track(async () => {
+      await this.journalDurable(this.nextSeq - 1);
+      await this.env.flushed;
+    });
+  }
+
+  /**
+   * The journaled path of `write`: runs `fn` at once over the latest state (the overlay over
+   * LMDB's committed state), appends what it changed to the journal, and puts that in the
+   * overlay, where every later read and write sees it. Returns undefined when the write must
+   * take the LMDB path instead: a transaction that may change what it reads is running in LMDB,
+   * the journal is due to be emptied or the overlay is full, the journal cannot be synced, or
+   * appending failed (a full disk: LMDB keeps room for deletes). A write that changed nothing
+   * still waits for the entries it read to be durable: its answer may rest on them.
+   */
+  private writeJournaled<T>(fn: (tx: WriteTx) => T): { result: T; seq: number } | undefined {
+    if (!this.journalTakesDurable()) return undefined;
+    const tx = new JournalTx(this);
+    let result: T;
+    try {
+      result = fn(tx);
+      if (result && typeof (result as { then?: unknown }).then === 'function') {
+        throw new StoreInvalidError('a write transaction callback must be synchronous');
+      }
+    } finally {
+      tx.active = false;
+    }
+    if (tx.empty()) return { result, seq: this.nextSeq - 1 };
+    try {
+      return { result, seq: this.appendEntry(tx) };
+    } catch (e) {
+      this.log.debug({ err: e }, 'journal append failed; the write takes the LMDB path');
+      return undefined;
+    }
+  }
+
+  /** Appends a journaled write's changes and puts them in the overlay; returns its sequence number. */
+  private appendEntry(tx: JournalTx): number {
+    const seq = this.nextSeq;
+    const frame = encodeEntry(seq, { r: tx.ops, c: tx.c, d: tx.d, f: tx.f });
+    this.journal.append(frame);
+    this.nextSeq++;
+    // The overlay holds the journal's own copy of the values, as a replay would read them.
+    this.addPending(decodeFrame<ChunkRec, DirtyRec>(frame), frame.length);
+    this.scheduleApply();
+    return seq;
+  }
+
+  /** Resolves once journal entry `seq` (and every one before it) is on stable storage. */
+  private journalDurable(seq: number): Promise<void> {
+    if (seq <= this.syncedSeq) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push({ seq, resolve, reject });
+      this.syncJournal();
+    });
+  }
+
+  /**
+   * Group commit: one fdatasync at a time, covering every entry appended before it began; the
+   * writes that arrive meanwhile share the next one. After a failed sync, a flushed LMDB
+   * transaction (which applies every pending entry) does the same job.
+   */
+  private syncJournal(): void {
+    if (this.journalSyncing || this.syncWaiters.length === 0) return;
+    const upto = this.nextSeq - 1;
+    const syncing = this.journalSyncFailed ? this.txn(noop, true, true) : this.journal.sync();
+    this.journalSyncing = syncing
+      .then(
+        () => this.settleSyncWaiters(upto),
+        (e) => {
+          if (!this.journalSyncFailed) {
+            this.journalSyncFailed = true;
+            this.log.error(
+              { err: e },
+              'fdatasync of the journal failed; durable writes go through LMDB from now on',
+            );
+          }
+          this.settleSyncWaiters(
+            upto,
+            new StoreError('STORE_IO', 'syncing the journal failed', { cause: e }),
+          );
+        },
+      )
+      .finally(() => {
+        this.journalSyncing = undefined;
+        this.syncJournal();
+      });
+  }
+
+  private settleSyncWaiters(upto: number, error?: unknown): void {
+    if (error === undefined) this.syncedSeq = Math.max(this.syncedSeq, upto);
+    const waiting: typeof this.syncWaiters = [];
+    for (const w of this.syncWaiters) {
+      if (w.seq > upto) waiting.push(w);
+      else if (error === undefined) w.resolve();
+      else w.reject(error);
+    }
+    this.syncWaiters = waiting;
   }
 
   // ---- the parts of WriteTx that touch internal tables
@@ -706,6 +838,44 @@ export class LmdbStore implements Store {
     if (d?.keep && d.keep.s > within) this.dirty.putSync(k, { keep: shorten(d.keep, within) });
   }
 
+  /** @internal txTruncate on the journaled path: the same changes, over the transaction's view. */
+  jTruncate(file: FileId, size: number, tx: JournalTx): void {
+    checkFileId(file);
+    checkRange('truncate', size, 0);
+    const C = this.chunkSize;
+    const keepChunks = Math.ceil(size / C);
+    const lo = chunkKey(file, keepChunks);
+    const hi = prefixEnd(encodeKey([file]));
+    const doomed = new Map<string, Buffer>();
+    for (const db of [this.chunks, this.dirty]) {
+      for (const { key } of (db as Database<unknown, Buffer>).getRange({ start: lo, end: hi })) {
+        const k = Buffer.from(key as Buffer);
+        doomed.set(mk(k), k);
+      }
+    }
+    for (const view of [this.ovChunks, this.ovDirty, tx.localChunks, tx.localDirty]) {
+      for (const [s, o] of view as Map<string, OvEntry<unknown>>) {
+        if (Buffer.compare(o.key, lo) >= 0 && Buffer.compare(o.key, hi) < 0) doomed.set(s, o.key);
+      }
+    }
+    for (const k of doomed.values()) {
+      const rec = tx.viewChunk(k);
+      const d = tx.viewDirty(k);
+      if (rec?.b) tx.f.push(rec.b);
+      if (d?.keep?.b && d.keep.b !== rec?.b) tx.f.push(d.keep.b);
+      if (rec) tx.setChunk(k, null);
+      if (d) tx.setDirty(k, null);
+    }
+    const within = size % C;
+    if (within === 0) return;
+    const k = chunkKey(file, keepChunks - 1);
+    const rec = tx.viewChunk(k);
+    if (rec && rec.s > within) tx.setChunk(k, shorten(rec, within));
+    const d = tx.viewDirty(k);
+    // As in txTruncate: the kept stable copy is cut too.
+    if (d?.keep && d.keep.s > within) tx.setDirty(k, { keep: shorten(d.keep, within) });
+  }
+
   private freeInTxn(ids: readonly string[]): void {
     for (const id of ids) this.free.putSync(id, 1);
   }
@@ -731,9 +901,9 @@ export class LmdbStore implements Store {
       const written = plans.filter((p) => p.rec.b !== undefined).map((p) => p.rec.b as string);
       const freed: string[] = [];
       try {
-        if (w.stable || !this.linkJournaled(w, plans)) {
-          await this.txn(() => this.linkChunks(w, plans, freed), w.stable);
-        }
+        const seq = this.linkJournaled(w, plans);
+        if (seq === undefined) await this.txn(() => this.linkChunks(w, plans, freed), w.stable);
+        else if (w.stable && !ACK_BEFORE_SYNC) await this.journalDurable(seq);
       } catch (e) {
         await this.discard(written);
         if (e instanceof ChunkChanged && attempt < 8) {
@@ -850,56 +1020,74 @@ export class LmdbStore implements Store {
    * transaction that may change what this write reads is running, the journal or the overlay
    * is full, or the update callback needs a real transaction.
    */
-  private linkJournaled(w: FileWrite, plans: ChunkPlan[]): boolean {
-    if (this.unsafeOpen > 0 || !this.journalHasRoom()) return false;
-    const c: [Buffer, ChunkRec | null][] = [];
-    const d: [Buffer, DirtyRec | null][] = [];
-    const f: string[] = [];
-    for (const p of plans) {
-      const cur = this.viewChunk(p.key);
-      if (!sameRec(cur, p.old)) throw new ChunkChanged();
-      const dirty = this.viewDirty(p.key);
-      c.push([p.key, p.rec]);
-      if (p.rec.i) {
-        // Inline content is as durable as the entry that carries it: no older copy is needed.
-        if (cur?.b) f.push(cur.b);
-        if (dirty) {
-          if (dirty.keep?.b && dirty.keep.b !== cur?.b) f.push(dirty.keep.b);
-          d.push([p.key, null]);
-        }
-      } else if (dirty) {
-        if (cur?.b && cur.b !== dirty.keep?.b) f.push(cur.b);
-      } else {
-        d.push([p.key, { keep: cur ?? null }]);
-      }
-    }
+  private linkJournaled(w: FileWrite, plans: ChunkPlan[]): number | undefined {
+    if (w.stable ? !this.journalTakesDurable() : this.unsafeOpen > 0 || !this.journalHasRoom())
+      return undefined;
     const tx = new JournalTx(this);
     try {
+      for (const p of plans) {
+        const cur = tx.viewChunk(p.key);
+        if (!sameRec(cur, p.old)) throw new ChunkChanged();
+        const dirty = tx.viewDirty(p.key);
+        tx.setChunk(p.key, p.rec);
+        if (w.stable || p.rec.i) {
+          // The new content is as durable as the entry that carries it: no older copy is needed.
+          if (cur?.b) tx.f.push(cur.b);
+          if (dirty) {
+            if (dirty.keep?.b && dirty.keep.b !== cur?.b) tx.f.push(dirty.keep.b);
+            tx.setDirty(p.key, null);
+          }
+        } else if (dirty) {
+          if (cur?.b && cur.b !== dirty.keep?.b) tx.f.push(cur.b);
+        } else {
+          tx.setDirty(p.key, { keep: cur ?? null });
+        }
+      }
       w.update?.(tx);
-    } catch (e) {
-      if (e instanceof NeedsTransaction) return false;
-      throw e;
     } finally {
       tx.active = false;
     }
-    const seq = this.nextSeq;
-    const frame = encodeEntry(seq, { r: tx.ops, c, d, f });
     try {
-      this.journal.append(frame);
+      return this.appendEntry(tx);
     } catch (e) {
       if (isNoSpace(e))
         throw new StoreFullError(`journaling a write to file ${w.file}: no space`, { cause: e });
       throw new StoreError('STORE_IO', `journaling a write to file ${w.file} failed`, { cause: e });
     }
-    this.nextSeq++;
-    // The overlay holds the journal's own copy of the values, as a replay would read them.
-    this.addPending(decodeFrame<ChunkRec, DirtyRec>(frame), frame.length);
-    this.scheduleApply();
-    return true;
   }
 
-  private journalHasRoom(): boolean {
-    return this.journal.size < this.journalLimit && this.pendingBytes < this.overlayLimit;
+  /**
+   * Whether a durable write may take the journaled path. Not while an LMDB transaction that may
+   * change what it reads is running, once a journal sync has failed, or while the journal is due
+   * to be emptied (the apply empties it only when no entry arrives meanwhile). Nor when free
+   * space is short: everything the overlay holds must still fit in LMDB's file when it is
+   * applied, or the changes that free space (queued behind it) could never commit.
+   */
+  private journalTakesDurable(): boolean {
+    if (this.unsafeOpen > 0 || this.journalSyncFailed || this.options.durableJournal === false) return false;
+    if (!this.journalHasRoom(this.journalResetBytes)) {
+      if (this.pending.length === 0) this.scheduleApply(true);
+      return false;
+    }
+    if (!this.space || Date.now() - this.space.at > SPACE_CHECK_MS) this.refreshSpace();
+    return this.space !== undefined && this.space.avail > this.journalMinFree;
+  }
+
+  /** Reads the free space again, in the background (journalTakesDurable cannot wait for it). */
+  private refreshSpace(): void {
+    if (this.spaceRefresh) return;
+    this.spaceRefresh = statfs(this.dir)
+      .then((s) => {
+        this.space = { at: Date.now(), avail: s.bavail * s.bsize };
+      }, noop)
+      .finally(() => {
+        this.spaceRefresh = undefined;
+      });
+  }
+
+  /** Room for another entry: below `limit` in the journal, and in the overlay. */
+  private journalHasRoom(limit = this.journalLimit): boolean {
+    return this.journal.size < limit && this.pendingBytes < this.overlayLimit;
   }
 
   /** Backpressure: waits while the journal or the overlay is full; fails if applying them fails. */
@@ -1010,7 +1198,7 @@ export class LmdbStore implements Store {
    */
   private scheduleApply(now = false): void {
     if (this.applying || this.applyScheduled) return;
-    if (this.pending.length === 0 && !(now && this.journal.size >= this.journalLimit)) return;
+    if (this.pending.length === 0 && !(now && this.journal.size >= this.journalResetBytes)) return;
     if (!now && this.pending.length < APPLY_BATCH) {
       if (this.applyTimer) this.applyTimer.refresh();
       else {
@@ -1046,12 +1234,12 @@ export class LmdbStore implements Store {
         this.applyError = undefined;
         if (this.pending.length < APPLY_BATCH && this.journalHasRoom()) break;
       }
-      if (this.journal.size >= this.journalLimit / 2 && !this.closed) {
+      if (this.journal.size >= this.journalResetBytes && !this.closed) {
         // Empty the journal only when all it holds is flushed in LMDB: then a replay needs none
         // of it. An entry appended during the wait may be applied but not flushed yet: keep it.
         const next = this.nextSeq;
         await this.env.flushed;
-        if (this.pending.length === 0 && this.nextSeq === next && !this.closed) this.journal.reset();
+        if (this.pending.length === 0 && this.nextSeq === next && !this.closed) this.resetJournal();
       }
     } catch (e) {
       this.applyError = e;
@@ -1091,11 +1279,18 @@ export class LmdbStore implements Store {
       this.log.info({ entries: todo.length }, 'replayed the journal of unstable writes');
     }
     this.nextSeq = Math.max(had, todo.length > 0 ? todo[todo.length - 1].seq : 0) + 1;
+    this.syncedSeq = this.nextSeq - 1;
     if (buf.length > 0) this.journal.reset();
   }
 
+  /** Empties the journal, all of whose entries are flushed in LMDB (so durable). */
+  private resetJournal(): void {
+    this.journal.reset();
+    this.syncedSeq = Math.max(this.syncedSeq, this.nextSeq - 1);
+  }
+
   /** A chunk record as LMDB's committed state plus the overlay have it (outside transactions). */
-  private viewChunk(key: Buffer): ChunkRec | undefined {
+  viewChunk(key: Buffer): ChunkRec | undefined {
     if (this.ovChunks.size > 0 && !this.inTxn) {
       const o = this.ovChunks.get(mk(key));
       if (o) return o.value ?? undefined;
@@ -1103,7 +1298,7 @@ export class LmdbStore implements Store {
     return this.chunks.get(key);
   }
 
-  private viewDirty(key: Buffer): DirtyRec | undefined {
+  viewDirty(key: Buffer): DirtyRec | undefined {
     if (this.ovDirty.size > 0 && !this.inTxn) {
       const o = this.ovDirty.get(mk(key));
       if (o) return o.value ?? undefined;
@@ -1278,13 +1473,15 @@ export class LmdbStore implements Store {
       await this.dropSpare();
       await this.applying;
       await this.reaping;
+      await this.spaceRefresh;
       try {
         // What is left of the journal goes to LMDB first (and the blocks it frees to the reaper).
         if (this.pending.length > 0) await this.txn(noop, false, true);
         await this.reaping;
         await this.txn(() => this.meta.putSync('clean', true));
         await this.env.flushed;
-        if (this.pending.length === 0) this.journal.reset();
+        await this.journalSyncing;
+        if (this.pending.length === 0) this.resetJournal();
       } finally {
         this.journal.close();
         await this.env.close();
@@ -1817,18 +2014,28 @@ class Tx implements WriteTx {
 }
 
 /**
- * The write transaction an UNSTABLE write's update callback sees on the journaled path: reads
- * see its own changes, then the overlay, then LMDB; changes become record operations of the
- * journal entry. Versions continue from what the reads see, exactly as in LMDB.
+ * A write transaction on the journaled path: reads see its own changes, then the overlay, then
+ * LMDB; changes become the journal entry's operations (records, chunk and dirty-table entries,
+ * freed blocks). Versions continue from what the reads see, exactly as in LMDB.
  */
 class JournalTx implements WriteTx {
   active = true;
   readonly ops: RecordOp[] = [];
+  readonly c: [Buffer, ChunkRec | null][] = [];
+  readonly d: [Buffer, DirtyRec | null][] = [];
+  readonly f: string[] = [];
   private readonly local = new Map<string, OvRecord>();
+  /** This transaction's chunk and dirty-table changes, by map key: null deletes. */
+  readonly localChunks = new Map<string, OvEntry<ChunkRec>>();
+  readonly localDirty = new Map<string, OvEntry<DirtyRec>>();
   constructor(private readonly store: LmdbStore) {}
 
   private check(): void {
     if (!this.active) throw new StoreInvalidError('write transaction used after it ended');
+  }
+
+  empty(): boolean {
+    return this.ops.length === 0 && this.c.length === 0 && this.d.length === 0 && this.f.length === 0;
   }
 
   get<T>(key: Key): Versioned<T> | undefined {
@@ -1868,12 +2075,36 @@ class JournalTx implements WriteTx {
     return existed;
   }
 
-  truncate(_file: FileId, _size: number): void {
+  truncate(file: FileId, size: number): void {
     this.check();
-    throw new NeedsTransaction();
+    this.store.jTruncate(file, size, this);
   }
 
   dropContent(file: FileId): void {
     this.truncate(file, 0);
+  }
+
+  /** @internal A chunk record as this transaction sees it. */
+  viewChunk(key: Buffer): ChunkRec | undefined {
+    const o = this.localChunks.get(mk(key));
+    return o ? (o.value ?? undefined) : this.store.viewChunk(key);
+  }
+
+  /** @internal */
+  viewDirty(key: Buffer): DirtyRec | undefined {
+    const o = this.localDirty.get(mk(key));
+    return o ? (o.value ?? undefined) : this.store.viewDirty(key);
+  }
+
+  /** @internal */
+  setChunk(key: Buffer, value: ChunkRec | null): void {
+    this.c.push([key, value]);
+    this.localChunks.set(mk(key), { seq: 0, key, value });
+  }
+
+  /** @internal */
+  setDirty(key: Buffer, value: DirtyRec | null): void {
+    this.d.push([key, value]);
+    this.localDirty.set(mk(key), { seq: 0, key, value });
   }
 }

@@ -2,14 +2,15 @@
  * A store in a child process, for tests that must watch it from outside (strace) or kill it
  * (kill -9). Not a test file itself. Usage: node child.js MODE DIR
  *   durable-loop: durable writes of files of varied sizes forever, printing `ack N` after each
- *   strace: one durable write of a new file, one unstable write, one commit, each announced
+ *   strace [lmdb]: one durable write of a new file (on the LMDB path with `lmdb`), the background
+ *     apply of what it journaled, one unstable write, one commit, each announced
  *   unstable-loop: unstable writes of files of varied sizes forever, printing `ack N` after each
  *   unstable-hold COUNT: COUNT unstable writes (file N gets loopSize(N) bytes and an inode
  *     record), then an unstable overwrite of the start of file 1 with pattern(1000, 5000); prints
  *     `held` and blocks its event loop, so the last entries are in the journal only and stay
  *     there until the parent kills it
  */
-import { openStore } from '../../src/store/index.js';
+import { type LmdbStore, openStore } from '../../src/store/index.js';
 import { loopSize, pattern } from './helpers.js';
 
 const [mode, dir] = process.argv.slice(2);
@@ -19,7 +20,8 @@ function say(line: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const store = await openStore({ dir });
+  const durableJournal = !(mode === 'strace' && process.argv[4] === 'lmdb');
+  const store = (await openStore({ dir, durableJournal })) as LmdbStore;
   if (mode === 'durable-loop' || mode === 'unstable-loop') {
     await say('ready');
     for (let n = 1; ; n++) {
@@ -68,6 +70,11 @@ async function main(): Promise<void> {
       update: (tx) => tx.put(['inode', 1], { size: 300_000 }),
     });
     await say('acknowledged durable');
+    // Until the journaled durable write is in LMDB, so that the unstable write's trace has no
+    // apply in it.
+    while (store.journalStats().pendingEntries > 0) await new Promise((r) => setImmediate(r));
+    await store.sync();
+    await say('applied');
     await store.writeFile({
       file: 2,
       offset: 0,

@@ -68,6 +68,11 @@ describe('store journal of unstable writes', () => {
       const store = await openLmdb(dir);
       try {
         await store.write((tx) => tx.put(['inode', 7], { size: 0 }));
+        // That write is journaled too: wait until it is in LMDB, so the next entry is alone.
+        await waitUntil(
+          'the first write to be applied',
+          async () => store.journalStats().pendingEntries === 0,
+        );
         await store.writeFile({
           file: 7,
           offset: 0,
@@ -244,173 +249,179 @@ describe('store journal of unstable writes', () => {
     }
   });
 
-  it('truncates, removals and renames interleaved with pending unstable writes match a model (and after reopen)', async () => {
-    const dir = makeTempDir('store-journal-model');
-    type Step =
-      | { op: 'write'; name: number; offset: number; length: number; seed: number }
-      | { op: 'truncate'; name: number; size: number }
-      | { op: 'remove'; name: number }
-      | { op: 'rename'; from: number; to: number }
-      | { op: 'commit'; name: number };
-    const nameArb = fc.integer({ min: 0, max: 3 });
-    const stepArb: fc.Arbitrary<Step> = fc.oneof(
-      {
-        weight: 6,
-        arbitrary: fc.record({
-          op: fc.constant('write' as const),
-          name: nameArb,
-          offset: fc.integer({ min: 0, max: 9000 }),
-          length: fc.integer({ min: 1, max: 5000 }),
-          seed: fc.integer({ min: 1, max: 1 << 30 }),
-        }),
-      },
-      {
-        weight: 2,
-        arbitrary: fc.record({
-          op: fc.constant('truncate' as const),
-          name: nameArb,
-          size: fc.integer({ min: 0, max: 12_000 }),
-        }),
-      },
-      { weight: 1, arbitrary: fc.record({ op: fc.constant('remove' as const), name: nameArb }) },
-      { weight: 1, arbitrary: fc.record({ op: fc.constant('rename' as const), from: nameArb, to: nameArb }) },
-      { weight: 1, arbitrary: fc.record({ op: fc.constant('commit' as const), name: nameArb }) },
-    );
-    let store = await openLmdb(dir, { chunkSize: 2048, inlineMax: 512 });
-    let run = 0;
-    try {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.array(fc.array(stepArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 12 }),
-          async (groups) => {
-            const base = ++run * 100;
-            // The model: names (n) -> file ids, and each file's bytes.
-            const names = new Map<number, number>();
-            const files = new Map<number, Buffer>();
-            let nextFile = base;
-            /** One step against the store; its model change happens in the same order as its transaction. */
-            const perform = (s: Step): Promise<unknown> => {
-              if (s.op === 'write') {
-                const data = pattern(s.seed, s.length);
-                return store
-                  .writeFile({
-                    file: names.get(s.name) ?? -1,
-                    offset: s.offset,
-                    data,
-                    stable: false,
-                    update: (tx) => {
-                      const file = tx.get<number>(['name', base, s.name])?.value;
-                      const inode =
-                        file === undefined ? undefined : tx.get<{ size: number }>(['inode', file]);
-                      if (!inode) throw new Error('gone');
-                      tx.put(['inode', file as number], {
-                        size: Math.max(inode.value.size, s.offset + s.length),
-                      });
-                    },
-                  })
-                  .then(() => {
-                    const file = names.get(s.name) as number;
-                    let b = files.get(file) as Buffer;
-                    if (b.length < s.offset + s.length) {
-                      b = Buffer.concat([b, Buffer.alloc(s.offset + s.length - b.length)]);
-                    }
-                    data.copy(b, s.offset);
-                    files.set(file, b);
-                  });
-              }
-              if (s.op === 'truncate') {
-                return store.write((tx) => {
-                  const file = tx.get<number>(['name', base, s.name])?.value as number;
-                  tx.truncate(file, s.size);
-                  tx.put(['inode', file], { size: s.size });
-                  const b = files.get(file) as Buffer;
-                  const next = Buffer.alloc(s.size);
-                  b.copy(next, 0, 0, Math.min(s.size, b.length));
-                  files.set(file, next);
-                });
-              }
-              if (s.op === 'remove') {
-                return store.write((tx) => {
-                  const file = tx.get<number>(['name', base, s.name])?.value as number;
-                  tx.dropContent(file);
-                  tx.delete(['inode', file]);
-                  tx.delete(['name', base, s.name]);
-                  names.delete(s.name);
-                  files.delete(file);
-                });
-              }
-              if (s.op === 'rename') {
-                return store.write((tx) => {
-                  const file = tx.get<number>(['name', base, s.from])?.value as number;
-                  const victim = tx.get<number>(['name', base, s.to])?.value;
-                  if (victim !== undefined && victim !== file) {
-                    tx.dropContent(victim);
-                    tx.delete(['inode', victim]);
-                    files.delete(victim);
-                  }
-                  tx.delete(['name', base, s.from]);
-                  tx.put(['name', base, s.to], file);
-                  names.delete(s.from);
-                  names.set(s.to, file);
-                });
-              }
-              return store.commitFile(names.get(s.name) ?? 0);
-            };
-            for (const group of groups) {
-              // Steps of a group touch distinct names and run concurrently; a write, truncate,
-              // remove or rename of a name that does not exist creates it first.
-              const used = new Set<number>();
-              const steps = group.filter((s) => {
-                const ns = s.op === 'rename' ? [s.from, s.to] : [s.name];
-                if (ns.some((n) => used.has(n))) return false;
-                for (const n of ns) used.add(n);
-                return true;
-              });
-              for (const s of steps) {
-                const n = s.op === 'rename' ? s.from : s.name;
-                if (names.has(n)) continue;
-                const file = nextFile++;
-                await store.write((tx) => {
-                  tx.put(['name', base, n], file);
-                  tx.put(['inode', file], { size: 0 });
-                });
-                names.set(n, file);
-                files.set(file, Buffer.alloc(0));
-              }
-              await Promise.all(steps.map(perform));
-              await check();
-            }
-            async function check(): Promise<void> {
-              const listed = [...store.range<number>(['name', base])].map((e) => [e.key[2], e.value]);
-              assert.deepEqual(
-                listed,
-                [...names].sort((a, b) => a[0] - b[0]),
-                'names',
-              );
-              for (const [file, want] of files) {
-                assert.equal(
-                  store.get<{ size: number }>(['inode', file])?.value.size,
-                  want.length,
-                  `size of ${file}`,
-                );
-                const got = Buffer.from(await store.readFile(file, 0, want.length + 10, want.length));
-                assert.ok(got.equals(want), `content of file ${file}`);
-              }
-            }
-            if (run % 8 === 0) {
-              await store.close();
-              store = await openLmdb(dir);
-              await check();
-            }
-          },
-        ),
-        { numRuns: 60 },
+  for (const durableJournal of [true, false]) {
+    it(`truncates, removals and renames interleaved with pending unstable and stable writes match a model (and after reopen), durable writes ${durableJournal ? 'journaled' : 'on the LMDB path'}`, async () => {
+      const dir = makeTempDir('store-journal-model');
+      type Step =
+        | { op: 'write'; name: number; offset: number; length: number; seed: number; stable: boolean }
+        | { op: 'truncate'; name: number; size: number }
+        | { op: 'remove'; name: number }
+        | { op: 'rename'; from: number; to: number }
+        | { op: 'commit'; name: number };
+      const nameArb = fc.integer({ min: 0, max: 3 });
+      const stepArb: fc.Arbitrary<Step> = fc.oneof(
+        {
+          weight: 6,
+          arbitrary: fc.record({
+            op: fc.constant('write' as const),
+            name: nameArb,
+            offset: fc.integer({ min: 0, max: 9000 }),
+            length: fc.integer({ min: 1, max: 5000 }),
+            seed: fc.integer({ min: 1, max: 1 << 30 }),
+            stable: fc.boolean(),
+          }),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            op: fc.constant('truncate' as const),
+            name: nameArb,
+            size: fc.integer({ min: 0, max: 12_000 }),
+          }),
+        },
+        { weight: 1, arbitrary: fc.record({ op: fc.constant('remove' as const), name: nameArb }) },
+        {
+          weight: 1,
+          arbitrary: fc.record({ op: fc.constant('rename' as const), from: nameArb, to: nameArb }),
+        },
+        { weight: 1, arbitrary: fc.record({ op: fc.constant('commit' as const), name: nameArb }) },
       );
-    } finally {
-      await store.close();
-      removeTempDir(dir);
-    }
-  });
+      let store = await openLmdb(dir, { chunkSize: 2048, inlineMax: 512, durableJournal });
+      let run = 0;
+      try {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(fc.array(stepArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 12 }),
+            async (groups) => {
+              const base = ++run * 100;
+              // The model: names (n) -> file ids, and each file's bytes.
+              const names = new Map<number, number>();
+              const files = new Map<number, Buffer>();
+              let nextFile = base;
+              /** One step against the store; its model change happens in the same order as its transaction. */
+              const perform = (s: Step): Promise<unknown> => {
+                if (s.op === 'write') {
+                  const data = pattern(s.seed, s.length);
+                  return store
+                    .writeFile({
+                      file: names.get(s.name) ?? -1,
+                      offset: s.offset,
+                      data,
+                      stable: s.stable,
+                      update: (tx) => {
+                        const file = tx.get<number>(['name', base, s.name])?.value;
+                        const inode =
+                          file === undefined ? undefined : tx.get<{ size: number }>(['inode', file]);
+                        if (!inode) throw new Error('gone');
+                        tx.put(['inode', file as number], {
+                          size: Math.max(inode.value.size, s.offset + s.length),
+                        });
+                      },
+                    })
+                    .then(() => {
+                      const file = names.get(s.name) as number;
+                      let b = files.get(file) as Buffer;
+                      if (b.length < s.offset + s.length) {
+                        b = Buffer.concat([b, Buffer.alloc(s.offset + s.length - b.length)]);
+                      }
+                      data.copy(b, s.offset);
+                      files.set(file, b);
+                    });
+                }
+                if (s.op === 'truncate') {
+                  return store.write((tx) => {
+                    const file = tx.get<number>(['name', base, s.name])?.value as number;
+                    tx.truncate(file, s.size);
+                    tx.put(['inode', file], { size: s.size });
+                    const b = files.get(file) as Buffer;
+                    const next = Buffer.alloc(s.size);
+                    b.copy(next, 0, 0, Math.min(s.size, b.length));
+                    files.set(file, next);
+                  });
+                }
+                if (s.op === 'remove') {
+                  return store.write((tx) => {
+                    const file = tx.get<number>(['name', base, s.name])?.value as number;
+                    tx.dropContent(file);
+                    tx.delete(['inode', file]);
+                    tx.delete(['name', base, s.name]);
+                    names.delete(s.name);
+                    files.delete(file);
+                  });
+                }
+                if (s.op === 'rename') {
+                  return store.write((tx) => {
+                    const file = tx.get<number>(['name', base, s.from])?.value as number;
+                    const victim = tx.get<number>(['name', base, s.to])?.value;
+                    if (victim !== undefined && victim !== file) {
+                      tx.dropContent(victim);
+                      tx.delete(['inode', victim]);
+                      files.delete(victim);
+                    }
+                    tx.delete(['name', base, s.from]);
+                    tx.put(['name', base, s.to], file);
+                    names.delete(s.from);
+                    names.set(s.to, file);
+                  });
+                }
+                return store.commitFile(names.get(s.name) ?? 0);
+              };
+              for (const group of groups) {
+                // Steps of a group touch distinct names and run concurrently; a write, truncate,
+                // remove or rename of a name that does not exist creates it first.
+                const used = new Set<number>();
+                const steps = group.filter((s) => {
+                  const ns = s.op === 'rename' ? [s.from, s.to] : [s.name];
+                  if (ns.some((n) => used.has(n))) return false;
+                  for (const n of ns) used.add(n);
+                  return true;
+                });
+                for (const s of steps) {
+                  const n = s.op === 'rename' ? s.from : s.name;
+                  if (names.has(n)) continue;
+                  const file = nextFile++;
+                  await store.write((tx) => {
+                    tx.put(['name', base, n], file);
+                    tx.put(['inode', file], { size: 0 });
+                  });
+                  names.set(n, file);
+                  files.set(file, Buffer.alloc(0));
+                }
+                await Promise.all(steps.map(perform));
+                await check();
+              }
+              async function check(): Promise<void> {
+                const listed = [...store.range<number>(['name', base])].map((e) => [e.key[2], e.value]);
+                assert.deepEqual(
+                  listed,
+                  [...names].sort((a, b) => a[0] - b[0]),
+                  'names',
+                );
+                for (const [file, want] of files) {
+                  assert.equal(
+                    store.get<{ size: number }>(['inode', file])?.value.size,
+                    want.length,
+                    `size of ${file}`,
+                  );
+                  const got = Buffer.from(await store.readFile(file, 0, want.length + 10, want.length));
+                  assert.ok(got.equals(want), `content of file ${file}`);
+                }
+              }
+              if (run % 8 === 0) {
+                await store.close();
+                store = await openLmdb(dir, { durableJournal });
+                await check();
+              }
+            },
+          ),
+          { numRuns: 60 },
+        );
+      } finally {
+        await store.close();
+        removeTempDir(dir);
+      }
+    });
+  }
 
   it('a journal that cannot be applied (full disk) fails COMMIT with STORE_FULL; reads see the write; COMMIT succeeds once space is freed', async () => {
     await withTmpfs('store-journal-full', 8, async (mnt) => {

@@ -101,8 +101,15 @@ async function read(ctx: WorkloadContext, session: Session, process: string, r: 
     { f: 'read' } satisfies RegisterInput,
     async (c, o) => decodeValue((await c.read(r.fh, 0, r.width, o)).data, r.width),
     // A read changes nothing: it fails whatever went wrong. But an I/O error means damaged data,
-    // which the contract rules out: it is recorded as a read of content nobody wrote.
-    (e) => (nfsStatus(e) === 'NFS3ERR_IO' ? { outcome: 'ok', output: '!NFS3ERR_IO' } : { outcome: 'fail' }),
+    // and a stale handle a file gone that setup's acknowledged CREATE made (no register is ever
+    // removed), both of which the contract rules out: each is recorded as a read of content
+    // nobody wrote.
+    (e) => {
+      const status = nfsStatus(e);
+      return status === 'NFS3ERR_IO' || status === 'NFS3ERR_STALE'
+        ? { outcome: 'ok', output: `!${status}` }
+        : { outcome: 'fail' };
+    },
   );
 }
 
