@@ -6,15 +6,18 @@
  *
  * Frame: magic (u32 BE), payload length (u32 BE), sequence number (f64 BE, a safe integer),
  * CRC-32 (u32 BE) of the length, the sequence number and the payload; then the payload, a V8
- * structured-clone serialisation of the entry's operations. Sequence numbers are consecutive
- * within a journal; reading stops at the first frame that is short, fails its checksum, or
- * does not follow its predecessor, so a tail torn by a power loss (or stale bytes past the
- * end after a truncation) is discarded from the first bad frame on.
+ * structured-clone serialisation of the entry's operations and the store's open epoch. Sequence
+ * numbers are consecutive within a journal, and every entry of one was written by one open of
+ * the store; reading stops at the first frame that is short, fails its checksum, does not follow
+ * its predecessor or comes from another open, so a tail torn by a power loss, and the stale
+ * frames the file keeps past its valid ones (it is preallocated and rewound, not truncated), are
+ * discarded from the first bad frame on.
  */
 import {
   closeSync,
   constants,
   fdatasync,
+  fdatasyncSync,
   fstatSync,
   ftruncateSync,
   openSync,
@@ -41,6 +44,12 @@ export interface JournalOps<C, D> {
   d: TableOp<D>[];
   /** Block ids no longer referenced: into the free table when applied. */
   f: string[];
+  /**
+   * The store's open epoch when the entry was written. A crash can leave frames of an earlier
+   * open, whose sequence numbers the next open reuses, behind the valid ones: they must never
+   * join its chain. Absent in journals written before it was added.
+   */
+  e?: number;
 }
 
 export interface JournalEntry<C, D> extends JournalOps<C, D> {
@@ -86,32 +95,52 @@ export function encodeEntry<C, D>(seq: number, ops: JournalOps<C, D>): Buffer {
 /** The entry in a frame known to be whole (one this process just encoded). */
 export function decodeFrame<C, D>(frame: Buffer): JournalEntry<C, D> {
   const ops = deserialize(frame.subarray(FRAME_HEADER)) as JournalOps<C, D>;
-  return { seq: frame.readDoubleBE(8), r: ops.r, c: ops.c, d: ops.d, f: ops.f };
+  return { seq: frame.readDoubleBE(8), r: ops.r, c: ops.c, d: ops.d, f: ops.f, e: ops.e };
 }
 
-/** The valid entries at the start of `buf`, and how many bytes they take. */
-export function decodeJournal<C, D>(buf: Buffer): { entries: JournalEntry<C, D>[]; validBytes: number } {
+/**
+ * Why reading stopped: the end of the file or zeros (the preallocated space never written),
+ * a whole frame that does not continue the chain (left from before a rewind, or from an earlier
+ * open), or bytes that are no whole frame (a tail torn by a power loss, or damage).
+ */
+export type JournalEnd = 'end' | 'stale' | 'torn';
+
+/** The valid entries at the start of `buf`, how many bytes they take, and why reading stopped. */
+export function decodeJournal<C, D>(
+  buf: Buffer,
+): { entries: JournalEntry<C, D>[]; validBytes: number; end: JournalEnd } {
   const entries: JournalEntry<C, D>[] = [];
   let at = 0;
+  let end: JournalEnd = 'end';
   while (buf.length - at >= FRAME_HEADER) {
-    if (buf.readUInt32BE(at) !== MAGIC) break;
+    const magic = buf.readUInt32BE(at);
+    if (magic !== MAGIC) {
+      if (magic !== 0 || buf.subarray(at, at + FRAME_HEADER).some((b) => b !== 0)) end = 'torn';
+      break;
+    }
+    end = 'torn';
     const len = buf.readUInt32BE(at + 4);
     const seq = buf.readDoubleBE(at + 8);
     if (buf.length - at - FRAME_HEADER < len) break;
     const payload = buf.subarray(at + FRAME_HEADER, at + FRAME_HEADER + len);
     if (crc32(payload, crc32(buf.subarray(at + 4, at + 16))) !== buf.readUInt32BE(at + 16)) break;
     if (!Number.isSafeInteger(seq) || seq < 1) break;
-    if (entries.length > 0 && seq !== entries[entries.length - 1].seq + 1) break;
     let entry: JournalEntry<C, D>;
     try {
       entry = decodeFrame(buf.subarray(at, at + FRAME_HEADER + len));
     } catch {
       break;
     }
+    const prev = entries[entries.length - 1];
+    if (prev && (seq !== prev.seq + 1 || entry.e !== prev.e)) {
+      end = 'stale';
+      break;
+    }
     entries.push(entry);
     at += FRAME_HEADER + len;
+    end = 'end';
   }
-  return { entries, validBytes: at };
+  return { entries, validBytes: at, end };
 }
 
 /**
@@ -124,9 +153,31 @@ export class JournalFile {
   private fd: number;
   /** Where the next frame goes: the end of the valid frames. */
   private end = 0;
+  /** Bytes allocated and written (zeros) ahead at open; see `preallocate`. */
+  private allocated = 0;
 
   constructor(readonly path: string) {
     this.fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+  }
+
+  /**
+   * Writes zeros up to `bytes` (once, when the file is shorter) and makes them durable. Frames
+   * then overwrite blocks the file system has already allocated and written, so an fdatasync
+   * of the journal flushes the frames alone, with no change of size or extents to commit in the
+   * file system's own journal (118 µs against 161 µs for an append here), and an append within
+   * that space cannot fail for a full disk. A longer file (one that UNSTABLE writes grew) is cut
+   * back to `bytes`. On a full disk this fails; the caller goes on with what it got.
+   */
+  preallocate(bytes: number): void {
+    const size = fstatSync(this.fd).size;
+    if (size > bytes) ftruncateSync(this.fd, bytes);
+    else if (size < bytes) {
+      const zeros = Buffer.alloc(Math.min(1 << 20, bytes - size));
+      for (let at = size; at < bytes; )
+        at += writeSync(this.fd, zeros, 0, Math.min(zeros.length, bytes - at), at);
+      fdatasyncSync(this.fd);
+    }
+    this.allocated = bytes;
   }
 
   /** The whole file as it is on disk (read once at open, before any append). */
@@ -161,12 +212,15 @@ export class JournalFile {
   }
 
   /**
-   * Empties the file once everything in it is applied and flushed in LMDB. Not fsynced: if a
-   * power loss brings old frames back, their sequence numbers are at or below what LMDB has
-   * applied, and they are skipped.
+   * Empties the journal once everything in it is applied and flushed in LMDB: the next frame
+   * goes to the start again, over the old ones, which stay behind it until overwritten (and
+   * carry sequence numbers at or below what LMDB has applied, so a replay skips them); the first
+   * frame's header is zeroed, so that a journal emptied and not written since reads as empty.
+   * The file is cut back to its preallocated size if it grew past it. Nothing is fsynced.
    */
   reset(): void {
-    ftruncateSync(this.fd, 0);
+    if (this.end > this.allocated) ftruncateSync(this.fd, this.allocated);
+    writeSync(this.fd, Buffer.alloc(FRAME_HEADER), 0, FRAME_HEADER, 0);
     this.end = 0;
   }
 

@@ -68,6 +68,8 @@ export const DEFAULT_OVERLAY_BYTES = 8 << 20;
  * a journal of tens of MiB would take the space the data needs.
  */
 export const JOURNAL_RESET_BYTES = 4 << 20;
+/** Journal space preallocated past the reset size: the entries appended while an apply empties it. */
+const JOURNAL_SLACK_BYTES = 1 << 20;
 
 const FORMAT_VERSION = 1;
 /**
@@ -463,7 +465,8 @@ export class LmdbStore implements Store {
     });
     await this.env.flushed;
     await this.syncOwnNames();
-    await this.replayJournal();
+    const fsys = await statfs(this.dir);
+    await this.replayJournal(fsys.blocks * fsys.bsize);
     const space = await statfs(this.dir);
     this.space = { at: Date.now(), avail: space.bavail * space.bsize };
     await this.recoverDirty();
@@ -703,7 +706,7 @@ export class LmdbStore implements Store {
   /** Appends a journaled write's changes and puts them in the overlay; returns its sequence number. */
   private appendEntry(tx: JournalTx): number {
     const seq = this.nextSeq;
-    const frame = encodeEntry(seq, { r: tx.ops, c: tx.c, d: tx.d, f: tx.f });
+    const frame = encodeEntry(seq, { r: tx.ops, c: tx.c, d: tx.d, f: tx.f, e: this.epoch });
     this.journal.append(frame);
     this.nextSeq++;
     // The overlay holds the journal's own copy of the values, as a replay would read them.
@@ -1264,10 +1267,10 @@ export class LmdbStore implements Store {
     }
   }
 
-  /** At open: applies the journal's valid entries that LMDB does not have, durably, then empties it. */
-  private async replayJournal(): Promise<void> {
+  /** At open: applies the journal's valid entries that LMDB does not have, durably, then empties and preallocates it. */
+  private async replayJournal(fsBytes: number): Promise<void> {
     const buf = this.journal.readAll();
-    const { entries, validBytes } = decodeJournal<ChunkRec, DirtyRec>(buf);
+    const { entries, validBytes, end } = decodeJournal<ChunkRec, DirtyRec>(buf);
     const had = (this.meta.get('jseq') as number | undefined) ?? 0;
     let todo = entries.filter((e) => e.seq > had);
     if (todo.length > 0 && todo[0].seq !== had + 1) {
@@ -1278,9 +1281,9 @@ export class LmdbStore implements Store {
       );
       todo = [];
     }
-    if (validBytes < buf.length) {
+    if (end === 'torn') {
       this.log.warn(
-        { discardedBytes: buf.length - validBytes, entries: entries.length },
+        { at: validBytes, entries: entries.length },
         'journal tail damaged (a power loss during writes); discarded from the first bad entry',
       );
     }
@@ -1293,7 +1296,16 @@ export class LmdbStore implements Store {
     }
     this.nextSeq = Math.max(had, todo.length > 0 ? todo[todo.length - 1].seq : 0) + 1;
     this.syncedSeq = this.nextSeq - 1;
-    if (buf.length > 0) this.journal.reset();
+    this.journal.reset();
+    try {
+      // At most a sixteenth of the file system, as for LMDB's reserve: on a small disk the space
+      // is worth more than the cheaper sync (and durable writes take the LMDB path there anyway).
+      this.journal.preallocate(
+        Math.min(this.journalResetBytes + JOURNAL_SLACK_BYTES, Math.floor(fsBytes / 16)),
+      );
+    } catch (e) {
+      this.log.warn({ err: e }, 'cannot preallocate the journal; its syncs will cost more');
+    }
   }
 
   /** Empties the journal, all of whose entries are flushed in LMDB (so durable). */

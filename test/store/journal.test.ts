@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { openStore, StoreFullError } from '../../src/store/index.js';
-import { decodeJournal, FRAME_HEADER } from '../../src/store/journal.js';
+import { decodeJournal, encodeEntry, FRAME_HEADER } from '../../src/store/journal.js';
 import type { LmdbStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/types.js';
 import { spawnProcess } from '../support/process.js';
@@ -87,7 +87,11 @@ describe('store journal of unstable writes', () => {
         const j = store.journalStats();
         assert.equal(j.pendingEntries, 1, 'the write is in the overlay, not yet in LMDB');
         assert.ok(j.journalBytes > FRAME_HEADER, 'and in the journal');
-        assert.equal(statSync(journalPath(dir)).size, j.journalBytes, 'written to the file before the ack');
+        assert.equal(
+          decodeJournal(readFileSync(journalPath(dir))).validBytes,
+          j.journalBytes,
+          'written to the file before the ack',
+        );
         const r = store.get<{ size: number; was: number }>(['inode', 7]);
         assert.deepEqual(r?.value, { size: 300_000, was: 0 });
         assert.equal(r?.version, 2, 'versions continue from what the write read');
@@ -114,7 +118,11 @@ describe('store journal of unstable writes', () => {
       } finally {
         await store.close();
       }
-      assert.equal(statSync(journalPath(dir)).size, 0, 'a clean close leaves the journal empty');
+      assert.equal(
+        decodeJournal(readFileSync(journalPath(dir))).entries.length,
+        0,
+        'a clean close leaves the journal empty',
+      );
     } finally {
       removeTempDir(dir);
     }
@@ -128,7 +136,11 @@ describe('store journal of unstable writes', () => {
       assert.ok(entries.length > 0, 'the killed child left journal entries');
       const store = await openStore({ dir });
       try {
-        assert.equal(statSync(journalPath(dir)).size, 0, 'replayed and emptied at open');
+        assert.equal(
+          decodeJournal(readFileSync(journalPath(dir))).entries.length,
+          0,
+          'replayed and emptied at open',
+        );
         await checkHeld(store, 6, true);
         assert.notDeepEqual(store.bootVerifier, new Uint8Array(8));
       } finally {
@@ -151,6 +163,40 @@ describe('store journal of unstable writes', () => {
     await killLoopAndCheck(child, 'unstable-loop', 'store-journal-loop', (round) => 5 + round * 4);
   });
 
+  it('a chain stops at a frame that does not follow it or that an earlier open wrote', () => {
+    const ops = (e: number) => ({ r: [], c: [], d: [], f: [], e });
+    const chain = (frames: [number, number][]) =>
+      Buffer.concat(frames.map(([seq, e]) => encodeEntry(seq, ops(e))));
+    const follows = decodeJournal(
+      chain([
+        [5, 2],
+        [6, 2],
+        [7, 2],
+      ]),
+    );
+    assert.deepEqual([follows.entries.map((x) => x.seq), follows.end], [[5, 6, 7], 'end']);
+    // Left from before a rewind: an older sequence number behind the valid frames.
+    const older = decodeJournal(
+      chain([
+        [5, 2],
+        [6, 2],
+        [3, 2],
+      ]),
+    );
+    assert.deepEqual([older.entries.map((x) => x.seq), older.end], [[5, 6], 'stale']);
+    // Left by an earlier open, whose lost entries' sequence numbers this open reused.
+    const earlier = decodeJournal(
+      chain([
+        [5, 2],
+        [6, 2],
+        [7, 1],
+      ]),
+    );
+    assert.deepEqual([earlier.entries.map((x) => x.seq), earlier.end], [[5, 6], 'stale']);
+    const zeros = decodeJournal(Buffer.concat([chain([[5, 2]]), Buffer.alloc(100)]));
+    assert.deepEqual([zeros.entries.length, zeros.end], [1, 'end']);
+  });
+
   for (const damage of ['torn', 'flipped', 'garbage'] as const) {
     it(`a ${damage} journal tail is discarded from the first bad entry: the store opens, nothing is corrupt`, async () => {
       const dir = makeTempDir('store-journal-torn');
@@ -158,19 +204,20 @@ describe('store journal of unstable writes', () => {
         await holdAndKill(dir, 4);
         const path = journalPath(dir);
         const buf = readFileSync(path);
-        const { entries, validBytes } = decodeJournal(buf);
-        assert.equal(validBytes, buf.length);
-        const lastLen = buf.length - frameStart(buf, entries.length - 1);
+        const { entries, validBytes, end } = decodeJournal(buf);
+        assert.equal(end, 'end', 'the valid frames are followed by the zeros of the preallocated space');
+        const lastLen = validBytes - frameStart(buf, entries.length - 1);
+        const b = Buffer.from(buf);
         if (damage === 'torn') {
           // The last entry (the overwrite of file 1) only partly reached the disk.
-          truncateSync(path, buf.length - Math.floor(lastLen / 2));
+          b.fill(0, validBytes - Math.floor(lastLen / 2), validBytes);
         } else if (damage === 'flipped') {
-          const b = Buffer.from(buf);
-          b[b.length - 3] ^= 0x10;
-          writeFileSync(path, b);
+          b[validBytes - 3] ^= 0x10;
         } else {
-          appendFileSync(path, Buffer.from('CJRN\0\0\0\x10 not a frame at all'));
+          b.write('CJRN\0\0\0\x10 not a frame at all', validBytes, 'latin1');
         }
+        writeFileSync(path, b);
+        assert.equal(decodeJournal(b).end, 'torn', 'the damage is seen as such');
         const store = await openStore({ dir });
         try {
           const overwritten = damage === 'garbage';
@@ -431,8 +478,8 @@ describe('store journal of unstable writes', () => {
       const store = await openLmdb(dir, { headroomBytes: 0, metadataReserveBytes: 0 });
       try {
         await store.write((tx) => tx.put(['inode', 1], { size: 0 }), { durable: true });
-        // Fill the disk, then free a little: enough for the journal entry, not for LMDB's commit
-        // of the 60 KB record it carries.
+        // Fill the disk, then free a little: not enough for LMDB's commit of the 60 KB record
+        // the journal entry carries (the entry itself goes into the journal's preallocated space).
         const filler = join(mnt, 'filler');
         const chunk = Buffer.alloc(64 * 1024, 1);
         try {
@@ -440,7 +487,7 @@ describe('store journal of unstable writes', () => {
         } catch (e) {
           assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC');
         }
-        truncateSync(filler, statSync(filler).size - 96 * 1024);
+        truncateSync(filler, statSync(filler).size - 32 * 1024);
         const big = pattern(5, 60_000);
         await store.writeFile({
           file: 1,
