@@ -1,5 +1,6 @@
 export type { BlockFileHandle, BlockIO } from './block-io.js';
 export { NodeBlockIO } from './block-io.js';
+export { CHECKSUM_BYTES } from './checksum.js';
 export {
   StoreClosedError,
   StoreConflictError,
@@ -10,7 +11,6 @@ export {
 } from './errors.js';
 export { decodeKey, encodeKey } from './keys.js';
 export {
-  CHECKSUM_BYTES,
   DEFAULT_BLOCK_CACHE_BYTES,
   DEFAULT_CHUNK_SIZE,
   DEFAULT_HEADROOM_BYTES,

@@ -3,7 +3,7 @@
  * immutable, checksummed block files (DIR/blocks/xx/yy/<id>) referenced from chunk records.
  * docs/STORAGE.md describes the layout, the write paths and what a crash leaves at each point.
  */
-import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { type Database, open as openLmdb, type RootDatabase } from 'lmdb';
 import { failpoint } from '../failpoints.js';
 import { componentLogger, type Logger } from '../log.js';
 import { type BlockFileHandle, type BlockIO, NodeBlockIO } from './block-io.js';
+import { blockChecksum, checksumMatches } from './checksum.js';
 import {
   isNoSpace,
   StoreClosedError,
@@ -47,8 +48,6 @@ export const DEFAULT_CHUNK_SIZE = 1 << 20;
 export const DEFAULT_INLINE_MAX = 4096;
 /** LMDB's map is address space, not disk: generous by default. */
 export const DEFAULT_MAP_SIZE = 256 * 2 ** 30;
-/** Bytes of the sha256 kept per block. */
-export const CHECKSUM_BYTES = 16;
 /** Largest file size (and offset + length of a write) the store accepts. */
 export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
 /** Verified block contents kept in memory (blocks are immutable, so the cache is never stale). */
@@ -140,7 +139,7 @@ interface ChunkRec {
   b?: string;
   /** The block file's length. */
   n?: number;
-  /** sha256 of the block file, truncated to CHECKSUM_BYTES. */
+  /** The block file's checksum (src/store/checksum.ts: CRC-32, or a legacy truncated SHA-256). */
   h?: Uint8Array;
   /** Inline content (exactly `s` bytes). */
   i?: Uint8Array;
@@ -165,23 +164,6 @@ class ChunkChanged extends Error {}
 class BlockMissing extends Error {}
 
 function noop(): void {}
-
-function checksum(data: Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest().subarray(0, CHECKSUM_BYTES);
-}
-
-/** Below this, hashing on the event loop costs less than handing the bytes to the thread pool. */
-const OFF_LOOP_CHECKSUM_BYTES = 64 << 10;
-
-/**
- * The same checksum, computed in libuv's thread pool (WebCrypto's digest runs there) for large
- * blocks: verifying a block read ahead (about 0.7 ms per MiB here) would otherwise hold the
- * event loop while the reply before it is being sent and the client's next READ arrives.
- */
-async function checksumOffLoop(data: Uint8Array): Promise<Buffer> {
-  if (data.length < OFF_LOOP_CHECKSUM_BYTES) return checksum(data);
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).subarray(0, CHECKSUM_BYTES);
-}
 
 function sameRec(a: ChunkRec | undefined, b: ChunkRec | undefined): boolean {
   if (!a || !b) return a === b;
@@ -1740,7 +1722,7 @@ export class LmdbStore implements Store {
     try {
       const written = h.write(content, 0);
       try {
-        sum = checksum(content);
+        sum = blockChecksum(content);
       } finally {
         await written;
       }
@@ -1856,7 +1838,7 @@ export class LmdbStore implements Store {
         chunk,
       );
     }
-    if (!rec.h || Buffer.compare(await checksumOffLoop(data), rec.h) !== 0) {
+    if (!(await checksumMatches(data, rec.h))) {
       throw new StoreCorruptError(`file ${file} chunk ${chunk}: block ${id} fails its checksum`, file, chunk);
     }
     this.cache.set(id, data);
@@ -1866,7 +1848,7 @@ export class LmdbStore implements Store {
   private async verifyBlock(rec: ChunkRec): Promise<boolean> {
     try {
       const data = await this.io.read(this.blockPath(rec.b as string));
-      return data.length === rec.n && !!rec.h && Buffer.compare(checksum(data), rec.h) === 0;
+      return data.length === rec.n && (await checksumMatches(data, rec.h));
     } catch {
       return false;
     }

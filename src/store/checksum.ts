@@ -1,0 +1,46 @@
+/**
+ * Block checksums. A chunk record keeps its block's checksum in `h`, and the length of `h` says
+ * which one it is:
+ *
+ * - 4 bytes: CRC-32 (zlib's polynomial, big-endian), what the store writes. It is there to
+ *   catch what a disk does to a block — a write torn by a power loss, a block the file system
+ *   lost or zeroed, bit rot — not what an attacker with write access to the data directory does
+ *   (who could rewrite the records as easily). CRC-32 detects every error burst of up to 32 bits
+ *   and misses a random corruption with probability 2^-32; btrfs (CRC-32C) and ZFS (Fletcher-4)
+ *   make the same choice for data. It runs at about 4.5 GB/s here (zlib's SIMD code), against
+ *   1.5 GB/s for SHA-256 with SHA-NI, and a block's checksum is on the path of every WRITE and of
+ *   every block read: through NFS the change raised nfs-cp's throughput by about 10-35 % (writes)
+ *   and 8-15 % (reads) in alternating runs (docs/BENCHMARKS.md).
+ * - 16 bytes: SHA-256 truncated, what stores written before the change hold; still verified.
+ */
+import { createHash, webcrypto } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+export const CHECKSUM_BYTES = 4;
+const SHA256_BYTES = 16;
+
+/** The checksum a new block's record keeps. */
+export function blockChecksum(data: Uint8Array): Buffer {
+  const h = Buffer.allocUnsafe(CHECKSUM_BYTES);
+  h.writeUInt32BE(crc32(data));
+  return h;
+}
+
+/** Below this, a legacy SHA-256 is computed on the event loop rather than handed to the thread pool. */
+const OFF_LOOP_BYTES = 64 << 10;
+
+/**
+ * Whether `data` has checksum `h`, of either kind. A legacy SHA-256 of a large block is computed
+ * in libuv's thread pool (WebCrypto's digest runs there), so that verifying a block read ahead
+ * does not hold the event loop for the 0.7 ms a MiB it takes.
+ */
+export async function checksumMatches(data: Uint8Array, h: Uint8Array | undefined): Promise<boolean> {
+  if (!h) return false;
+  if (h.length === CHECKSUM_BYTES) return blockChecksum(data).equals(h);
+  if (h.length !== SHA256_BYTES) return false;
+  const digest =
+    data.length < OFF_LOOP_BYTES
+      ? createHash('sha256').update(data).digest()
+      : Buffer.from(await webcrypto.subtle.digest('SHA-256', data));
+  return digest.subarray(0, SHA256_BYTES).equals(h);
+}
