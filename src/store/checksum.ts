@@ -9,11 +9,10 @@
  *   and misses a random corruption with probability 2^-32; btrfs (CRC-32C) and ZFS (Fletcher-4)
  *   make the same choice for data. It runs at about 4.5 GB/s here (zlib's SIMD code), against
  *   1.5 GB/s for SHA-256 with SHA-NI, and a block's checksum is on the path of every WRITE and of
- *   every block read: through NFS the change raised nfs-cp's throughput by about 10-35 % (writes)
- *   and 8-15 % (reads) in alternating runs (docs/BENCHMARKS.md).
+ *   every block read (what that was worth through NFS is in docs/BENCHMARKS.md).
  * - 16 bytes: SHA-256 truncated, what stores written before the change hold; still verified.
  */
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 export const CHECKSUM_BYTES = 4;
@@ -26,21 +25,12 @@ export function blockChecksum(data: Uint8Array): Buffer {
   return h;
 }
 
-/** Below this, a legacy SHA-256 is computed on the event loop rather than handed to the thread pool. */
-const OFF_LOOP_BYTES = 64 << 10;
-
-/**
- * Whether `data` has checksum `h`, of either kind. A legacy SHA-256 of a large block is computed
- * in libuv's thread pool (WebCrypto's digest runs there), so that verifying a block read ahead
- * does not hold the event loop for the 0.7 ms a MiB it takes.
- */
-export async function checksumMatches(data: Uint8Array, h: Uint8Array | undefined): Promise<boolean> {
+/** Whether `data` has checksum `h`, of either kind. */
+export function checksumMatches(data: Uint8Array, h: Uint8Array | undefined): boolean {
   if (!h) return false;
   if (h.length === CHECKSUM_BYTES) return blockChecksum(data).equals(h);
-  if (h.length !== SHA256_BYTES) return false;
-  const digest =
-    data.length < OFF_LOOP_BYTES
-      ? createHash('sha256').update(data).digest()
-      : Buffer.from(await webcrypto.subtle.digest('SHA-256', data));
-  return digest.subarray(0, SHA256_BYTES).equals(h);
+  return (
+    h.length === SHA256_BYTES &&
+    createHash('sha256').update(data).digest().subarray(0, SHA256_BYTES).equals(h)
+  );
 }

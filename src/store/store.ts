@@ -165,6 +165,19 @@ class BlockMissing extends Error {}
 
 function noop(): void {}
 
+/** Runs a write callback in `tx`, which ends with it; the callback must not return a promise. */
+function runTx<T>(fn: (tx: WriteTx) => T, tx: Tx | JournalTx): T {
+  try {
+    const r = fn(tx);
+    if (r && typeof (r as { then?: unknown }).then === 'function') {
+      throw new StoreInvalidError('a write transaction callback must be synchronous');
+    }
+    return r;
+  } finally {
+    tx.active = false;
+  }
+}
+
 function sameRec(a: ChunkRec | undefined, b: ChunkRec | undefined): boolean {
   if (!a || !b) return a === b;
   if (a.s !== b.s || a.b !== b.b || a.n !== b.n) return false;
@@ -448,9 +461,8 @@ export class LmdbStore implements Store {
     await this.env.flushed;
     await this.syncOwnNames();
     const fsys = await statfs(this.dir);
+    this.space = { at: Date.now(), avail: fsys.bavail * fsys.bsize };
     await this.replayJournal(fsys.blocks * fsys.bsize);
-    const space = await statfs(this.dir);
-    this.space = { at: Date.now(), avail: space.bavail * space.bsize };
     await this.recoverDirty();
     if (!wasClean) await this.sweepOrphans();
     const pending: string[] = [];
@@ -631,16 +643,7 @@ export class LmdbStore implements Store {
       }
       const freed: string[] = [];
       const result = await this.txn(() => {
-        const tx = new Tx(this, freed);
-        try {
-          const r = fn(tx);
-          if (r && typeof (r as { then?: unknown }).then === 'function') {
-            throw new StoreInvalidError('a write transaction callback must be synchronous');
-          }
-          return r;
-        } finally {
-          tx.active = false;
-        }
+        return runTx(fn, new Tx(this, freed));
       }, options.durable);
       this.reap(freed);
       return result;
@@ -667,15 +670,7 @@ export class LmdbStore implements Store {
   private writeJournaled<T>(fn: (tx: WriteTx) => T): { result: T; seq: number } | undefined {
     if (!this.journalTakesDurable()) return undefined;
     const tx = new JournalTx(this);
-    let result: T;
-    try {
-      result = fn(tx);
-      if (result && typeof (result as { then?: unknown }).then === 'function') {
-        throw new StoreInvalidError('a write transaction callback must be synchronous');
-      }
-    } finally {
-      tx.active = false;
-    }
+    const result = runTx(fn, tx);
     if (tx.empty()) return { result, seq: this.nextSeq - 1 };
     try {
       return { result, seq: this.appendEntry(tx) };
@@ -1838,7 +1833,7 @@ export class LmdbStore implements Store {
         chunk,
       );
     }
-    if (!(await checksumMatches(data, rec.h))) {
+    if (!checksumMatches(data, rec.h)) {
       throw new StoreCorruptError(`file ${file} chunk ${chunk}: block ${id} fails its checksum`, file, chunk);
     }
     this.cache.set(id, data);
@@ -1848,7 +1843,7 @@ export class LmdbStore implements Store {
   private async verifyBlock(rec: ChunkRec): Promise<boolean> {
     try {
       const data = await this.io.read(this.blockPath(rec.b as string));
-      return data.length === rec.n && (await checksumMatches(data, rec.h));
+      return data.length === rec.n && checksumMatches(data, rec.h);
     } catch {
       return false;
     }

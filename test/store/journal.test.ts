@@ -165,35 +165,20 @@ describe('store journal of unstable writes', () => {
 
   it('a chain stops at a frame that does not follow it or that an earlier open wrote', () => {
     const ops = (e: number) => ({ r: [], c: [], d: [], f: [], e });
-    const chain = (frames: [number, number][]) =>
-      Buffer.concat(frames.map(([seq, e]) => encodeEntry(seq, ops(e))));
-    const follows = decodeJournal(
-      chain([
-        [5, 2],
-        [6, 2],
-        [7, 2],
-      ]),
-    );
-    assert.deepEqual([follows.entries.map((x) => x.seq), follows.end], [[5, 6, 7], 'end']);
+    /** Frames `seqs[i]` written by open `epochs[i]`, back to back. */
+    const chain = (seqs: number[], epochs: number[]) =>
+      Buffer.concat(seqs.map((seq, i) => encodeEntry(seq, ops(epochs[i]))));
+    /** The sequence numbers such a chain decodes to, and why reading stopped. */
+    const read = (seqs: number[], epochs: number[]) => {
+      const { entries, end } = decodeJournal(chain(seqs, epochs));
+      return [entries.map((x) => x.seq), end];
+    };
+    assert.deepEqual(read([5, 6, 7], [2, 2, 2]), [[5, 6, 7], 'end']);
     // Left from before a rewind: an older sequence number behind the valid frames.
-    const older = decodeJournal(
-      chain([
-        [5, 2],
-        [6, 2],
-        [3, 2],
-      ]),
-    );
-    assert.deepEqual([older.entries.map((x) => x.seq), older.end], [[5, 6], 'stale']);
+    assert.deepEqual(read([5, 6, 3], [2, 2, 2]), [[5, 6], 'stale']);
     // Left by an earlier open, whose lost entries' sequence numbers this open reused.
-    const earlier = decodeJournal(
-      chain([
-        [5, 2],
-        [6, 2],
-        [7, 1],
-      ]),
-    );
-    assert.deepEqual([earlier.entries.map((x) => x.seq), earlier.end], [[5, 6], 'stale']);
-    const zeros = decodeJournal(Buffer.concat([chain([[5, 2]]), Buffer.alloc(100)]));
+    assert.deepEqual(read([5, 6, 7], [2, 2, 1]), [[5, 6], 'stale']);
+    const zeros = decodeJournal(Buffer.concat([chain([5], [2]), Buffer.alloc(100)]));
     assert.deepEqual([zeros.entries.length, zeros.end], [1, 'end']);
   });
 
