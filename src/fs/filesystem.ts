@@ -181,14 +181,21 @@ export class FileSystem {
     return a.target;
   }
 
-  async read(who: Identity, ino: number, offset: number, count: number): Promise<ReadResult> {
+  /** `lend`: as the store's readFile has it (the data may be lent until released). */
+  async read(
+    who: Identity,
+    ino: number,
+    offset: number,
+    count: number,
+    lend?: (release: () => void) => void,
+  ): Promise<ReadResult> {
     const a = this.getattr(ino);
     if (a.type === 'dir') throw new FsError('EISDIR', 'read of a directory');
     if (a.type !== 'reg') throw new FsError('EINVAL', 'read of a file that is not regular');
     if (!mayReadData(who, a)) throw new FsError('EACCES', 'no read permission');
     if (offset >= a.size) return { data: new Uint8Array(0), eof: true, attr: a };
     const n = Math.min(count, a.size - offset);
-    const data = await this.store.readFile(ino, offset, n, a.size);
+    const data = await this.store.readFile(ino, offset, n, a.size, lend);
     return { data, eof: offset + data.length >= a.size, attr: a };
   }
 

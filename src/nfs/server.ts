@@ -497,7 +497,7 @@ export class NfsService implements NFS_V3_Handler {
             resok: { file_attributes: postOp(a), count: 0, eof: true, data: new Uint8Array(0) },
           };
         }
-        const r = await this.fs.read(t.who, t.ino, Number(args.offset), count);
+        const r = await this.fs.read(t.who, t.ino, Number(args.offset), count, ctx.lend);
         return {
           status: NFS3_OK,
           resok: { file_attributes: postOp(r.attr), count: r.data.length, eof: r.eof, data: r.data },

@@ -33,4 +33,10 @@ export interface CallContext {
   readonly localPort: number;
   /** Aborted when the connection closes or the server stops; long handlers should watch it. */
   readonly signal: AbortSignal;
+  /**
+   * The reply will refer to memory lent to the handler: `release` is called once the transport
+   * is done with the reply (not at all if the write fails: the memory then goes to the garbage
+   * collector). Absent where no transport tells when its reply is written.
+   */
+  readonly lend?: (release: () => void) => void;
 }

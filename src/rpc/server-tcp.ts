@@ -89,12 +89,16 @@ export class TcpServerTransport {
       }
       // The reply may hold views of the record (opaques are not copied): the buffer goes back
       // to the pool once the reply is written, and only if the procedure keeps nothing of it.
-      this.rpc.dispatch(record, info, (reply, recordFree) => {
-        if (!recordFree) answer(reply);
+      this.rpc.dispatch(record, info, (reply, recordFree, written) => {
+        if (!recordFree) answer(reply, written);
         else if (reply === null) {
           pool.give(pooled);
-          answer(null);
-        } else answer(reply, () => pool.give(pooled));
+          answer(null, written);
+        } else
+          answer(reply, () => {
+            pool.give(pooled);
+            written?.();
+          });
       });
     };
     let draining = false;
@@ -115,10 +119,11 @@ export class TcpServerTransport {
     const answer = (reply: Buffer[] | null, onWritten?: () => void) => {
       inFlight--;
       // Replies produced in the same tick leave together.
-      if (reply !== null && !socket.destroyed) out.write(reply, onWritten);
+      if (reply === null) onWritten?.();
+      else if (!socket.destroyed) out.write(reply, onWritten);
       maybeResume();
     };
-    const sink: ReplySink = (reply) => answer(reply);
+    const sink: ReplySink = (reply, _free, written) => answer(reply, written);
     const decoder = new RecordDecoder(
       o.maxRecordSize ?? DEFAULT_MAX_RECORD,
       (record, pooled) => {

@@ -48,8 +48,11 @@ export class UdpServerTransport {
         localPort,
         signal: this.abort.signal,
       };
-      this.rpc.dispatch(msg, info, (reply) => {
-        if (reply === null || this.socket === null) return;
+      this.rpc.dispatch(msg, info, (reply, _free, written) => {
+        if (reply === null || this.socket === null) {
+          written?.();
+          return;
+        }
         // Drop the 4 bytes reserved for a TCP record mark.
         reply[0] = reply[0].subarray(4);
         let size = 0;
@@ -57,9 +60,12 @@ export class UdpServerTransport {
         if (size > maxSize) {
           this.oversizedReplies++;
           this.rpc.log.warn({ size, remote: rinfo.address }, 'reply too large for UDP; not sent');
+          written?.();
           return;
         }
-        socket.send(reply, rinfo.port, rinfo.address);
+        socket.send(reply, rinfo.port, rinfo.address, (err) => {
+          if (!err) written?.();
+        });
       });
     });
     return socket.address() as AddressInfo;

@@ -48,9 +48,11 @@ export interface TransportInfo {
  * mark. `null` means no reply is sent (a one-way call, a dropped message, a duplicate answered
  * elsewhere). Every dispatched record calls its sink exactly once. `recordFree`: nothing refers
  * to the record any more except the reply itself (the procedure is registered `transientArgs`),
- * so a transport may reuse its memory once the reply is written.
+ * so a transport may reuse its memory once the reply is written. `written`: the transport calls
+ * it once it no longer refers to the reply's buffers (at once for no reply; never if the write
+ * fails), which releases memory the handler lent the reply (CallContext.lend).
  */
-export type ReplySink = (reply: Buffer[] | null, recordFree?: boolean) => void;
+export type ReplySink = (reply: Buffer[] | null, recordFree?: boolean, written?: () => void) => void;
 
 export interface RegisterOptions {
   /** Procedures safe to run twice: they bypass the duplicate-request cache. */
@@ -227,7 +229,12 @@ export class RpcServer {
       sink(this.errorReply(xid, e));
       return;
     }
+    let lent: (() => void)[] | undefined;
     const ctx: CallContext = {
+      lend: (release) => {
+        if (lent) lent.push(release);
+        else lent = [release];
+      },
       xid,
       program: prog,
       version: vers,
@@ -239,8 +246,17 @@ export class RpcServer {
       localPort: info.localPort,
       signal: info.signal,
     };
+    const out: ReplySink = (reply, free) =>
+      sink(
+        reply,
+        free,
+        lent &&
+          (() => {
+            for (const f of lent as (() => void)[]) f();
+          }),
+      );
     if (!reg.cached) {
-      this.execute(reg, ctx, r, reg.oneWay ? ignoreReply(sink) : sink);
+      this.execute(reg, ctx, r, reg.oneWay ? ignoreReply(out) : out);
       return;
     }
     const key = drcKey(info, xid, prog, vers, proc, argumentDigest(record, r.pos, record.length));
@@ -258,7 +274,7 @@ export class RpcServer {
     this.execute(reg, ctx, r, (reply, recordFree) => {
       if (reply === null) drc.abandon(key);
       else drc.complete(key, reply.length === 1 ? reply[0] : Buffer.concat(reply));
-      sink(reply, recordFree);
+      out(reply, recordFree);
     });
   }
 

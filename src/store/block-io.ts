@@ -21,9 +21,10 @@ export interface BlockIO {
   /**
    * The whole content of a file. With `expected`, the caller knows the length the file should
    * have: the implementation may read only up to one byte past it (enough to tell that the file
-   * is longer), which saves the size lookup.
+   * is longer), which saves the size lookup. With `into` as well (at least `expected` + 1 bytes),
+   * it may read into that buffer and return a view of it; the caller tells by the result's buffer.
    */
-  read(path: string, expected?: number): Promise<Uint8Array>;
+  read(path: string, expected?: number, into?: Buffer): Promise<Uint8Array>;
   /** fdatasync of an existing file (to make earlier, unsynced writes durable). */
   syncFile(path: string): Promise<void>;
   /** fsync of a directory, making the entries created in it durable. */
@@ -54,7 +55,7 @@ export class NodeBlockIO implements BlockIO {
     };
   }
 
-  async read(path: string, expected?: number): Promise<Uint8Array> {
+  async read(path: string, expected?: number, into?: Buffer): Promise<Uint8Array> {
     if (expected === undefined) return readFile(path);
     // Two thread-pool round trips (open, read) instead of readFile's four (open, fstat, read,
     // close); the close is left to finish on its own. A read of a regular file that returns
@@ -62,7 +63,10 @@ export class NodeBlockIO implements BlockIO {
     // for and not returned tells that the file is not longer, with no read to see 0 bytes.
     const fh = await open(path, constants.O_RDONLY);
     try {
-      const buf = Buffer.allocUnsafeSlow(expected + 1);
+      const buf =
+        into && into.length > expected
+          ? into.subarray(0, expected + 1)
+          : Buffer.allocUnsafeSlow(expected + 1);
       let got = 0;
       for (;;) {
         const want = buf.length - got;

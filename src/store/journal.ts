@@ -25,7 +25,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { DefaultDeserializer, serialize } from 'node:v8';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '@node-rs/crc32';
 
 const MAGIC = 0x434a524e; // "CJRN"
 export const FRAME_HEADER = 20;

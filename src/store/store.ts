@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { type Database, open as openLmdb, type RootDatabase } from 'lmdb';
 import { failpoint } from '../failpoints.js';
 import { componentLogger, type Logger } from '../log.js';
+import { BlockBufferPool, type HeldBlock, LoadedBlock, unpooled } from './block-buffers.js';
 import { type BlockFileHandle, type BlockIO, NodeBlockIO } from './block-io.js';
 import { blockChecksum, checksumMatches } from './checksum.js';
 import {
@@ -201,14 +202,15 @@ function checkRange(what: string, offset: number, length: number): void {
 }
 
 /** A small LRU of verified block contents by id. */
+/** Verified blocks by id, least recently used first; a block leaving it may go back to the pool. */
 class BlockCache {
-  private readonly map = new Map<string, Uint8Array>();
+  private readonly map = new Map<string, LoadedBlock>();
   private bytes = 0;
   constructor(private readonly limit: number) {}
   has(id: string): boolean {
     return this.map.has(id);
   }
-  get(id: string): Uint8Array | undefined {
+  get(id: string): LoadedBlock | undefined {
     const v = this.map.get(id);
     if (v) {
       this.map.delete(id);
@@ -216,22 +218,24 @@ class BlockCache {
     }
     return v;
   }
-  set(id: string, data: Uint8Array): void {
-    if (data.length > this.limit || this.map.has(id)) return;
-    this.map.set(id, data);
-    this.bytes += data.length;
+  set(id: string, block: LoadedBlock): void {
+    if (block.data.length > this.limit || this.map.has(id)) return;
+    this.map.set(id, block);
+    block.setCached(true);
+    this.bytes += block.data.length;
     for (const [k, v] of this.map) {
       if (this.bytes <= this.limit) break;
-      this.map.delete(k);
-      this.bytes -= v.length;
+      this.drop(k, v);
     }
   }
   delete(id: string): void {
     const v = this.map.get(id);
-    if (v) {
-      this.map.delete(id);
-      this.bytes -= v.length;
-    }
+    if (v) this.drop(id, v);
+  }
+  private drop(id: string, block: LoadedBlock): void {
+    this.map.delete(id);
+    this.bytes -= block.data.length;
+    block.setCached(false);
   }
 }
 
@@ -308,8 +312,13 @@ export class LmdbStore implements Store {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly cache: BlockCache;
-  /** Block reads under way, by id: a read-ahead and the READ that wants the same block share one. */
-  private readonly loading = new Map<string, Promise<Uint8Array>>();
+  /** Memory for block loads (sized once the chunk size is known). */
+  private buffers: BlockBufferPool | undefined;
+  /**
+   * Block reads under way, by id: a read-ahead and the READ that wants the same block share one.
+   * `waiters` counts the readers, each of which gets a hold on the block when it is loaded.
+   */
+  private readonly loading = new Map<string, { waiters: number; block: Promise<LoadedBlock> }>();
   /** Where the last read of each recently read file ended, to recognise sequential reads. */
   private readonly lastReadEnd = new Map<FileId, number>();
   private readonly dirs = new Map<string, Promise<void>>();
@@ -443,6 +452,9 @@ export class LmdbStore implements Store {
         throw new StoreInvalidError(`chunk size ${this.chunkSize}`);
       }
     }
+    // Free buffers kept: as many as the cache holds blocks, and a few for loads under way.
+    const cacheBytes = this.options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES;
+    this.buffers = new BlockBufferPool(this.chunkSize + 1, Math.ceil(cacheBytes / this.chunkSize) + 8);
     const wasClean = (this.meta.get('clean') as boolean | undefined) ?? true;
     this.epoch = ((this.meta.get('epoch') as number | undefined) ?? 0) + 1;
     // The epoch is durable before any block of it is written, so block ids never repeat.
@@ -941,9 +953,10 @@ export class LmdbStore implements Store {
           if (lo === 0 && hi >= oldLen) {
             content = part;
           } else {
-            const old = p.old ? await this.chunkContent(w.file, p.chunk, p.old) : new Uint8Array(0);
+            const old = p.old ? await this.chunkContent(w.file, p.chunk, p.old) : unpooled(new Uint8Array(0));
             const merged = Buffer.alloc(len);
-            merged.set(old.subarray(0, Math.min(old.length, len)), 0);
+            merged.set(old.data.subarray(0, Math.min(old.data.length, len)), 0);
+            old.release();
             merged.set(part, lo);
             content = merged;
           }
@@ -1324,7 +1337,13 @@ export class LmdbStore implements Store {
     return [...keys.values()];
   }
 
-  async readFile(file: FileId, offset: number, length: number, size: number): Promise<Uint8Array> {
+  async readFile(
+    file: FileId,
+    offset: number,
+    length: number,
+    size: number,
+    lend?: (release: () => void) => void,
+  ): Promise<Uint8Array> {
     this.checkOpen();
     checkFileId(file);
     checkRange('readFile', offset, length);
@@ -1337,15 +1356,20 @@ export class LmdbStore implements Store {
       this.readAhead(file, offset, end);
       if (first === last) {
         // Within one chunk: the verified (immutable) block itself when it covers the whole range,
-        // with no new buffer and no copy.
+        // with no new buffer and no copy; lent when the caller can give it back.
         const rec = this.viewChunk(chunkKey(file, first));
         if (!rec) return Buffer.alloc(end - offset);
         const base = first * C;
         const content = await this.chunkContent(file, first, rec);
-        const to = base + Math.min(rec.s, content.length);
-        if (to >= end) return content.subarray(offset - base, end - base);
+        const to = base + Math.min(rec.s, content.data.length);
+        if (to >= end) {
+          if (lend) lend(content.release);
+          else content.keep();
+          return content.data.subarray(offset - base, end - base);
+        }
         const out = Buffer.alloc(end - offset);
-        if (to > offset) out.set(content.subarray(offset - base, to - base), 0);
+        if (to > offset) out.set(content.data.subarray(offset - base, to - base), 0);
+        content.release();
         return out;
       }
       const out = Buffer.alloc(end - offset);
@@ -1357,8 +1381,9 @@ export class LmdbStore implements Store {
         jobs.push(
           this.chunkContent(file, ci, rec).then((content) => {
             const from = Math.max(offset, base);
-            const to = Math.min(end, base + Math.min(rec.s, content.length));
-            if (to > from) out.set(content.subarray(from - base, to - base), from - offset);
+            const to = Math.min(end, base + Math.min(rec.s, content.data.length));
+            if (to > from) out.set(content.data.subarray(from - base, to - base), from - offset);
+            content.release();
           }),
         );
       }
@@ -1384,7 +1409,7 @@ export class LmdbStore implements Store {
     for (let ci = next; ci < next + READ_AHEAD_CHUNKS; ci++) {
       const rec = this.viewChunk(chunkKey(file, ci));
       if (!rec?.b || this.cache.has(rec.b) || this.loading.has(rec.b)) continue;
-      this.readBlock(file, ci, rec).catch(noop);
+      this.readBlock(file, ci, rec).then((b) => b.release(), noop);
     }
   }
 
@@ -1738,7 +1763,7 @@ export class LmdbStore implements Store {
       this.inflight.add(closing);
       void closing.then(() => this.inflight.delete(closing));
     }
-    if (owned) this.cache.set(id, content);
+    if (owned) this.cache.set(id, new LoadedBlock(content));
     return sum;
   }
 
@@ -1779,14 +1804,15 @@ export class LmdbStore implements Store {
     }
   }
 
-  /** The valid bytes of a chunk (may be shorter than `s`: the rest reads as zeros). */
-  private async chunkContent(file: FileId, chunk: number, rec: ChunkRec): Promise<Uint8Array> {
-    if (rec.i) return rec.i.subarray(0, rec.s);
+  /** The valid bytes of a chunk (may be shorter than `s`: the rest reads as zeros), held. */
+  private async chunkContent(file: FileId, chunk: number, rec: ChunkRec): Promise<HeldBlock> {
+    if (rec.i) return unpooled(rec.i.subarray(0, rec.s));
     let r: ChunkRec | undefined = rec;
     for (let attempt = 0; r?.b; attempt++) {
       try {
-        const data = await this.readBlock(file, chunk, r);
-        return data.subarray(0, Math.min(r.s, data.length));
+        const held = await this.readBlock(file, chunk, r);
+        const n = Math.min(r.s, held.data.length);
+        return n === held.data.length ? held : { ...held, data: held.data.subarray(0, n) };
       } catch (e) {
         if (!(e instanceof BlockMissing)) throw e;
         // Freed after this read looked the record up: the record now names another block.
@@ -1796,48 +1822,68 @@ export class LmdbStore implements Store {
           throw new StoreCorruptError(`file ${file} chunk ${chunk}: block ${r.b} is missing`, file, chunk);
         }
         r = now;
-        if (r?.i) return r.i.subarray(0, r.s);
+        if (r?.i) return unpooled(r.i.subarray(0, r.s));
       }
     }
-    return new Uint8Array(0);
+    return unpooled(new Uint8Array(0));
   }
 
-  /** A block's verified content: from the cache, or joined to a read already under way, or from disk. */
-  private readBlock(file: FileId, chunk: number, rec: ChunkRec): Promise<Uint8Array> {
+  /**
+   * A block's verified content, held for the caller (who releases it): from the cache, or
+   * joined to a read already under way, or from disk. The hold is taken before anything else
+   * runs (counted in the load's waiters), so the buffer cannot be reused in between.
+   */
+  private readBlock(file: FileId, chunk: number, rec: ChunkRec): Promise<HeldBlock> {
     const id = rec.b as string;
     const cached = this.cache.get(id);
-    if (cached) return Promise.resolve(cached);
-    let p = this.loading.get(id);
-    if (!p) {
-      p = this.loadBlock(file, chunk, rec);
-      this.loading.set(id, p);
-      const done = () => this.loading.delete(id);
-      p.then(done, done);
+    if (cached) return Promise.resolve(cached.hold());
+    let l = this.loading.get(id);
+    if (!l) {
+      const entry = { waiters: 0, block: this.loadBlock(file, chunk, rec) };
+      const done = () => {
+        if (this.loading.get(id) === entry) this.loading.delete(id);
+      };
+      // Settled in the load's own continuation, so no reader joins a load already handed out.
+      entry.block = entry.block.then(
+        (b) => {
+          done();
+          b.reserve(entry.waiters);
+          this.cache.set(id, b);
+          return b;
+        },
+        (e) => {
+          done();
+          throw e;
+        },
+      );
+      this.loading.set(id, entry);
+      l = entry;
     }
-    return p;
+    l.waiters++;
+    return l.block.then((b) => b.held());
   }
 
-  private async loadBlock(file: FileId, chunk: number, rec: ChunkRec): Promise<Uint8Array> {
+  private async loadBlock(file: FileId, chunk: number, rec: ChunkRec): Promise<LoadedBlock> {
     const id = rec.b as string;
+    const pool = this.buffers as BlockBufferPool;
+    const buf = rec.n !== undefined && rec.n < pool.bufferBytes ? pool.take() : undefined;
     let data: Uint8Array;
     try {
-      data = await this.io.read(this.blockPath(id), rec.n);
+      data = await this.io.read(this.blockPath(id), rec.n, buf);
     } catch (e) {
+      if (buf) pool.give(buf);
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlockMissing();
       throw e;
     }
-    if (data.length !== rec.n) {
-      throw new StoreCorruptError(
-        `file ${file} chunk ${chunk}: block ${id} is ${data.length} bytes, recorded ${rec.n}`,
-        file,
-        chunk,
-      );
-    }
-    if (!checksumMatches(data, rec.h)) {
-      throw new StoreCorruptError(`file ${file} chunk ${chunk}: block ${id} fails its checksum`, file, chunk);
-    }
-    this.cache.set(id, data);
-    return data;
+    const pooled = buf !== undefined && data.buffer === buf.buffer;
+    if (buf && !pooled) pool.give(buf);
+    const fail = (why: string) => {
+      if (pooled && buf) pool.give(buf);
+      return new StoreCorruptError(`file ${file} chunk ${chunk}: block ${id} ${why}`, file, chunk);
+    };
+    if (data.length !== rec.n) throw fail(`is ${data.length} bytes, recorded ${rec.n}`);
+    if (!checksumMatches(data, rec.h)) throw fail('fails its checksum');
+    return new LoadedBlock(data, pooled ? buf : undefined, pool);
   }
 
   private async verifyBlock(rec: ChunkRec): Promise<boolean> {

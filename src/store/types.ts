@@ -76,8 +76,14 @@ export interface Store {
   write<T>(fn: (tx: WriteTx) => T, options?: WriteOptions): Promise<T>;
   /** Writes file content as new blocks (never over old ones) and links them in one transaction. Writes to one file are applied in call order. */
   writeFile(w: FileWrite): Promise<void>;
-  /** Reads up to `length` bytes at `offset` of the content (holes and bytes past the stored ones read as zeros, up to `size`). Verifies checksums: a bad block throws StoreCorruptError. The bytes may be the store's cached copy of a block: read them, never modify them. */
-  readFile(file: FileId, offset: number, length: number, size: number): Promise<Uint8Array>;
+  /** Reads up to `length` bytes at `offset` of the content (holes and bytes past the stored ones read as zeros, up to `size`). Verifies checksums: a bad block throws StoreCorruptError. The bytes may be the store's cached copy of a block: read them, never modify them. With `lend`, they may be memory the store reuses once the release it passes to `lend` is called (never called: the memory is left to the garbage collector); without, they stay valid for good. */
+  readFile(
+    file: FileId,
+    offset: number,
+    length: number,
+    size: number,
+    lend?: (release: () => void) => void,
+  ): Promise<Uint8Array>;
   /** Makes every earlier unstable write to `file` stable; resolves once it is. */
   commitFile(file: FileId): Promise<void>;
   /** Resolves once everything committed so far is on stable storage. */
