@@ -246,15 +246,10 @@ export class RpcServer {
       localPort: info.localPort,
       signal: info.signal,
     };
-    const out: ReplySink = (reply, free) =>
-      sink(
-        reply,
-        free,
-        lent &&
-          (() => {
-            for (const f of lent as (() => void)[]) f();
-          }),
-      );
+    const releaseLent = () => {
+      for (const f of lent ?? []) f();
+    };
+    const out: ReplySink = (reply, free) => sink(reply, free, lent && releaseLent);
     if (!reg.cached) {
       this.execute(reg, ctx, r, reg.oneWay ? ignoreReply(out) : out);
       return;

@@ -31,10 +31,6 @@ export class BlockBufferPool {
   give(buf: Buffer): void {
     if (this.free.length < this.maxFree) this.free.push(buf);
   }
-
-  get freeCount(): number {
-    return this.free.length;
-  }
 }
 
 /**

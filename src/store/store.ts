@@ -201,7 +201,6 @@ function checkRange(what: string, offset: number, length: number): void {
   if (offset + length > MAX_FILE_SIZE) throw new StoreInvalidError(`${what}: past the largest file size`);
 }
 
-/** A small LRU of verified block contents by id. */
 /** Verified blocks by id, least recently used first; a block leaving it may go back to the pool. */
 class BlockCache {
   private readonly map = new Map<string, LoadedBlock>();
@@ -1840,9 +1839,7 @@ export class LmdbStore implements Store {
     let l = this.loading.get(id);
     if (!l) {
       const entry = { waiters: 0, block: this.loadBlock(file, chunk, rec) };
-      const done = () => {
-        if (this.loading.get(id) === entry) this.loading.delete(id);
-      };
+      const done = () => this.loading.delete(id);
       // Settled in the load's own continuation, so no reader joins a load already handed out.
       entry.block = entry.block.then(
         (b) => {
@@ -1875,15 +1872,16 @@ export class LmdbStore implements Store {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlockMissing();
       throw e;
     }
-    const pooled = buf !== undefined && data.buffer === buf.buffer;
-    if (buf && !pooled) pool.give(buf);
+    // The I/O layer may have answered in a buffer of its own.
+    const mine = buf !== undefined && data.buffer === buf.buffer ? buf : undefined;
+    if (buf && !mine) pool.give(buf);
     const fail = (why: string) => {
-      if (pooled && buf) pool.give(buf);
+      if (mine) pool.give(mine);
       return new StoreCorruptError(`file ${file} chunk ${chunk}: block ${id} ${why}`, file, chunk);
     };
     if (data.length !== rec.n) throw fail(`is ${data.length} bytes, recorded ${rec.n}`);
     if (!checksumMatches(data, rec.h)) throw fail('fails its checksum');
-    return new LoadedBlock(data, pooled ? buf : undefined, pool);
+    return new LoadedBlock(data, mine, pool);
   }
 
   private async verifyBlock(rec: ChunkRec): Promise<boolean> {
