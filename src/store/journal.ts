@@ -99,6 +99,27 @@ export function decodeFrame<C, D>(frame: Buffer): JournalEntry<C, D> {
 }
 
 /**
+ * The entry `ops` becomes, as a replay would read it back from its frame, without the cost of
+ * decoding the frame: a deep copy, so that nothing the writer still holds (a request's buffer,
+ * say) is shared with it, and byte arrays become Buffers. Values of other classes than plain
+ * objects, arrays and byte arrays (none of the store's own) go through the serialiser.
+ */
+export function entryOf<C, D>(seq: number, ops: JournalOps<C, D>): JournalEntry<C, D> {
+  return { seq, ...(copyValue(ops) as JournalOps<C, D>) };
+}
+
+function copyValue(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v);
+  if (Array.isArray(v)) return v.map(copyValue);
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return deserialize(serialize(v));
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = copyValue((v as Record<string, unknown>)[k]);
+  return out;
+}
+
+/**
  * Why reading stopped: the end of the file or zeros (the preallocated space never written),
  * a whole frame that does not continue the chain (left from before a rewind, or from an earlier
  * open), or bytes that are no whole frame (a tail torn by a power loss, or damage).
@@ -146,8 +167,8 @@ export function decodeJournal<C, D>(
 /**
  * The journal file. Appends are synchronous `pwrite`s on the event loop: a few hundred bytes
  * into the page cache take microseconds, against two thread hand-offs for an asynchronous
- * write. `sync` (one `fdatasync`, in the thread pool) makes every frame appended before it
- * durable: durable writes wait for it; UNSTABLE ones become durable by being applied to LMDB.
+ * write. `sync` and `syncNow` (one `fdatasync`, in the thread pool or on the caller's thread)
+ * make every frame appended before them durable: durable writes wait for it; UNSTABLE ones become durable by being applied to LMDB.
  */
 export class JournalFile {
   private fd: number;
@@ -206,7 +227,12 @@ export class JournalFile {
     this.end += frame.length;
   }
 
-  /** Makes every frame appended so far durable. */
+  /** Makes every frame appended so far durable, on the calling thread. */
+  syncNow(): void {
+    fdatasyncSync(this.fd);
+  }
+
+  /** Makes every frame appended so far durable, in the thread pool. */
   sync(): Promise<void> {
     return new Promise((resolve, reject) => fdatasync(this.fd, (e) => (e ? reject(e) : resolve())));
   }

@@ -23,9 +23,9 @@ import {
   StoreInvalidError,
 } from './errors.js';
 import {
-  decodeFrame,
   decodeJournal,
   encodeEntry,
+  entryOf,
   type JournalEntry,
   JournalFile,
   type RecordOp,
@@ -94,6 +94,7 @@ const SYNC_BEHIND_MAX = 4096;
 export const DEFAULT_SPARE_IDLE_MS = 1000;
 /** Failpoint (src/failpoints.ts): a broken build that acknowledges durable writes before they are. */
 const ACK_BEFORE_SYNC = failpoint('store.ack-before-sync');
+const EVENT_LOOP_SYNC_MAX_MS = 1;
 
 export interface StoreOptions {
   /** The data directory: DIR/meta holds LMDB, DIR/blocks the block files. Created if missing. */
@@ -124,6 +125,11 @@ export interface StoreOptions {
    * true; false keeps them on the LMDB path (for comparison and for tests of that path).
    */
   durableJournal?: boolean;
+  /**
+   * A journal sync that took longer (ms) sends the next one to the thread pool even when a lone
+   * write waits for it (see `syncOnEventLoop`); default EVENT_LOOP_SYNC_MAX_MS, 0 for never.
+   */
+  eventLoopSyncMaxMs?: number;
   /** How long a block file created ahead of a sequential UNSTABLE copy's next write is kept unused. */
   spareIdleMs?: number;
   /**
@@ -394,6 +400,10 @@ export class LmdbStore implements Store {
    * comes from LMDB alone (which rewrites the overlay's changes from memory).
    */
   private journalSyncFailed = false;
+  /** How long the last journal sync took, in milliseconds (see `syncOnEventLoop`). */
+  private lastSyncMs = 0;
+  /** Operations begun through `track` and not yet settled, counted from before they start. */
+  private active = 0;
 
   constructor(private readonly options: StoreOptions) {
     this.dir = options.dir;
@@ -694,11 +704,12 @@ export class LmdbStore implements Store {
   /** Appends a journaled write's changes and puts them in the overlay; returns its sequence number. */
   private appendEntry(tx: JournalTx): number {
     const seq = this.nextSeq;
-    const frame = encodeEntry(seq, { r: tx.ops, c: tx.c, d: tx.d, f: tx.f, e: this.epoch });
+    const ops = { r: tx.ops, c: tx.c, d: tx.d, f: tx.f, e: this.epoch };
+    const frame = encodeEntry(seq, ops);
     this.journal.append(frame);
     this.nextSeq++;
-    // The overlay holds the journal's own copy of the values, as a replay would read them.
-    this.addPending(decodeFrame<ChunkRec, DirtyRec>(frame), frame.length);
+    // The overlay holds its own copy of the values, as a replay would read them.
+    this.addPending(entryOf<ChunkRec, DirtyRec>(seq, ops), frame.length);
     this.scheduleApply();
     return seq;
   }
@@ -720,28 +731,60 @@ export class LmdbStore implements Store {
   private syncJournal(): void {
     if (this.journalSyncing || this.syncWaiters.length === 0) return;
     const upto = this.nextSeq - 1;
+    const began = performance.now();
+    if (this.syncOnEventLoop()) {
+      try {
+        this.journal.syncNow();
+      } catch (e) {
+        this.journalSyncFailure(upto, e);
+        return;
+      }
+      this.lastSyncMs = performance.now() - began;
+      this.settleSyncWaiters(upto);
+      return;
+    }
     const syncing = this.journalSyncFailed ? this.txn(noop, true, true) : this.journal.sync();
     this.journalSyncing = syncing
       .then(
-        () => this.settleSyncWaiters(upto),
-        (e) => {
-          if (!this.journalSyncFailed) {
-            this.journalSyncFailed = true;
-            this.log.error(
-              { err: e },
-              'fdatasync of the journal failed; durable writes go through LMDB from now on',
-            );
-          }
-          this.settleSyncWaiters(
-            upto,
-            new StoreError('STORE_IO', 'syncing the journal failed', { cause: e }),
-          );
+        () => {
+          this.lastSyncMs = performance.now() - began;
+          this.settleSyncWaiters(upto);
         },
+        (e) => this.journalSyncFailure(upto, e),
       )
       .finally(() => {
         this.journalSyncing = undefined;
         this.syncJournal();
       });
+  }
+
+  /**
+   * Whether the journal's fdatasync runs on the event loop rather than in the thread pool: when
+   * the one operation under way in the store is the one write waiting for it, and the last sync
+   * was quick. Handing the call to a pool thread and back costs two thread wake-ups, which on an
+   * idle (virtual) machine are as slow as the flush itself, and with nothing else to do the event
+   * loop has nothing to gain from staying free. With more operations under way, the pool lets
+   * them run and join the next group commit while the flush goes on; after a slow flush (a busy
+   * or slow disk) the pool keeps the event loop from stalling for as long again.
+   */
+  private syncOnEventLoop(): boolean {
+    return (
+      !this.journalSyncFailed &&
+      this.active === 1 &&
+      this.syncWaiters.length === 1 &&
+      this.lastSyncMs < (this.options.eventLoopSyncMaxMs ?? EVENT_LOOP_SYNC_MAX_MS)
+    );
+  }
+
+  private journalSyncFailure(upto: number, e: unknown): void {
+    if (!this.journalSyncFailed) {
+      this.journalSyncFailed = true;
+      this.log.error(
+        { err: e },
+        'fdatasync of the journal failed; durable writes go through LMDB from now on',
+      );
+    }
+    this.settleSyncWaiters(upto, new StoreError('STORE_IO', 'syncing the journal failed', { cause: e }));
   }
 
   private settleSyncWaiters(upto: number, error?: unknown): void {
@@ -1524,9 +1567,19 @@ export class LmdbStore implements Store {
 
   private track<T>(fn: () => Promise<T>): Promise<T> {
     this.checkOpen();
-    const p = fn();
+    this.active++;
+    let p: Promise<T>;
+    try {
+      p = fn();
+    } catch (e) {
+      this.active--;
+      throw e;
+    }
     this.inflight.add(p);
-    const done = () => this.inflight.delete(p);
+    const done = () => {
+      this.inflight.delete(p);
+      this.active--;
+    };
     p.then(done, done);
     return p;
   }

@@ -4,6 +4,8 @@
  *   durable-loop: durable writes of files of varied sizes forever, printing `ack N` after each
  *   strace [lmdb]: one durable write of a new file (on the LMDB path with `lmdb`), the background
  *     apply of what it journaled, one unstable write, one commit, each announced
+ *   strace-sync MAX_MS: (eventLoopSyncMaxMs MAX_MS) five durable writes one after another, then
+ *     sixteen at once, each batch announced
  *   unstable-loop: unstable writes of files of varied sizes forever, printing `ack N` after each
  *   unstable-hold COUNT: COUNT unstable writes (file N gets loopSize(N) bytes and an inode
  *     record), then an unstable overwrite of the start of file 1 with pattern(1000, 5000); prints
@@ -21,7 +23,8 @@ function say(line: string): Promise<void> {
 
 async function main(): Promise<void> {
   const durableJournal = !(mode === 'strace' && process.argv[4] === 'lmdb');
-  const store = (await openStore({ dir, durableJournal })) as LmdbStore;
+  const eventLoopSyncMaxMs = mode === 'strace-sync' ? Number(process.argv[4]) : undefined;
+  const store = (await openStore({ dir, durableJournal, eventLoopSyncMaxMs })) as LmdbStore;
   if (mode === 'durable-loop' || mode === 'unstable-loop') {
     await say('ready');
     for (let n = 1; ; n++) {
@@ -85,6 +88,15 @@ async function main(): Promise<void> {
     await say('acknowledged unstable');
     await store.commitFile(2);
     await say('acknowledged commit');
+    await store.close();
+  } else if (mode === 'strace-sync') {
+    const put = (n: number) => store.write((tx) => tx.put(['n', n], { n }), { durable: true });
+    await put(0);
+    await say('begin alone');
+    for (let n = 1; n <= 5; n++) await put(n);
+    await say('end alone');
+    await Promise.all(Array.from({ length: 16 }, (_, i) => put(100 + i)));
+    await say('end together');
     await store.close();
   } else {
     throw new Error(`unknown mode ${mode}`);

@@ -62,39 +62,47 @@ function fdPath(c: Call): string {
 const isWrite = (c: Call) => ['write', 'pwrite64', 'pwritev', 'pwritev2', 'writev'].includes(c.name);
 const isSync = (c: Call) => c.name === 'fsync' || c.name === 'fdatasync';
 
+/** Runs the child under `strace -f -y` (writes, syncs, opens) and parses what it did. */
+async function traceChild(
+  dir: string,
+  args: string[],
+): Promise<{ calls: Call[]; say: (text: string) => Call }> {
+  const traceFile = join(dir, 'trace.txt');
+  const r = await runCommand(
+    'strace',
+    [
+      '-f',
+      '-y',
+      '-s',
+      '64',
+      '-o',
+      traceFile,
+      '-e',
+      'trace=write,pwrite64,pwritev,pwritev2,writev,fsync,fdatasync,msync,sync_file_range,rename,openat',
+      process.execPath,
+      child,
+      ...args,
+    ],
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(r.code, 0, `child failed:\n${r.stdout}\n${r.stderr}`);
+  const calls = parseTrace(readFileSync(traceFile, 'utf8'));
+  // The child's announcements: writes to its stdout, made by its main thread.
+  const say = (text: string) => {
+    const c = calls.find((x) => x.name === 'write' && x.args.startsWith('1<') && x.args.includes(text));
+    assert.ok(c, `the child's "${text}" line is in the trace`);
+    return c;
+  };
+  return { calls, say };
+}
+
 describe('store durability', () => {
   for (const path of ['journal', 'lmdb'] as const) {
     it(`strace (durable writes on the ${path} path): block data and its directory are fsynced before the ${path === 'journal' ? 'journal entry is written and fdatasynced' : 'LMDB transaction commits and flushes'}, and the ack comes after both`, async () => {
       const dir = makeTempDir('store-strace');
-      const traceFile = join(dir, 'trace.txt');
       const data = join(dir, 'data');
       try {
-        const r = await runCommand(
-          'strace',
-          [
-            '-f',
-            '-y',
-            '-s',
-            '64',
-            '-o',
-            traceFile,
-            '-e',
-            'trace=write,pwrite64,pwritev,pwritev2,writev,fsync,fdatasync,msync,sync_file_range,rename,openat',
-            process.execPath,
-            child,
-            'strace',
-            data,
-            path,
-          ],
-          { timeoutMs: 60_000 },
-        );
-        assert.equal(r.code, 0, `child failed:\n${r.stdout}\n${r.stderr}`);
-        const calls = parseTrace(readFileSync(traceFile, 'utf8'));
-        const say = (text: string) => {
-          const c = calls.find((x) => x.name === 'write' && x.args.startsWith('1<') && x.args.includes(text));
-          assert.ok(c, `the child's "${text}" line is in the trace`);
-          return c;
-        };
+        const { calls, say } = await traceChild(dir, ['strace', data, path]);
         const mdb = join(data, 'meta', 'data.mdb');
         const blockOpen = (after: number) => {
           const c = calls.find(
@@ -233,6 +241,46 @@ describe('store durability', () => {
           (c) => isSync(c) && fdPath(c) === mdb && c.start > cLmdb.end && c.end < ackCommit.start,
         );
         assert.ok(cSync, 'and flushed before the ack');
+      } finally {
+        removeTempDir(dir);
+      }
+    });
+  }
+
+  for (const [maxMs, where] of [
+    ['Infinity', 'on the event loop'],
+    ['0', 'in the thread pool (eventLoopSyncMaxMs 0)'],
+  ] as const) {
+    it(`strace: a durable write alone in the store has the journal fdatasynced ${where}; sixteen at once share fewer fdatasyncs, in the thread pool`, async () => {
+      const dir = makeTempDir('store-strace');
+      try {
+        const { calls, say } = await traceChild(dir, ['strace-sync', join(dir, 'data'), maxMs]);
+        const journal = join(dir, 'data', 'meta', 'journal');
+        const syncsBetween = (a: Call, b: Call) =>
+          calls.filter(
+            (c) => c.name === 'fdatasync' && fdPath(c) === journal && c.start > a.end && c.end < b.start,
+          );
+        const begin = say('begin alone');
+        const mainThread = begin.pid;
+        const endAlone = say('end alone');
+        const alone = syncsBetween(begin, endAlone);
+        assert.equal(alone.length, 5, 'one journal fdatasync per lone durable write');
+        for (const c of alone)
+          assert.equal(c.pid === mainThread, maxMs === 'Infinity', `fdatasync ${where} (thread ${c.pid})`);
+        const together = syncsBetween(endAlone, say('end together'));
+        assert.ok(
+          together.length >= 1 && together.length < 16,
+          `group commit: ${together.length} fdatasyncs for 16 writes`,
+        );
+        assert.ok(
+          together.some((c) => c.pid !== mainThread),
+          'with other writes under way the fdatasync goes to the thread pool',
+        );
+        if (maxMs === '0')
+          assert.ok(
+            together.every((c) => c.pid !== mainThread),
+            'every one of them',
+          );
       } finally {
         removeTempDir(dir);
       }

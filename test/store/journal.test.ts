@@ -10,7 +10,14 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { openStore, StoreFullError } from '../../src/store/index.js';
-import { decodeJournal, encodeEntry, FRAME_HEADER } from '../../src/store/journal.js';
+import {
+  decodeFrame,
+  decodeJournal,
+  encodeEntry,
+  entryOf,
+  FRAME_HEADER,
+  type RecordOp,
+} from '../../src/store/journal.js';
 import type { LmdbStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/types.js';
 import { spawnProcess } from '../support/process.js';
@@ -161,6 +168,54 @@ describe('store journal of unstable writes', () => {
   it('kill -9 during a stream of unstable writes, three times: every acknowledged write is there', async () => {
     // Kill while writing, at a point that differs per round.
     await killLoopAndCheck(child, 'unstable-loop', 'store-journal-loop', (round) => 5 + round * 4);
+  });
+
+  it("the overlay's copy of an entry equals what a replay decodes from its frame, and shares nothing with the writer's values", () => {
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.oneof(
+          fc.integer(),
+          fc.double(),
+          fc.string(),
+          fc.boolean(),
+          fc.constant(null),
+          fc.constant(undefined),
+        ),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+        fc.date({ noInvalidDate: true }),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(fc.string({ maxLength: 6 }), tie('value'), { maxKeys: 4 }),
+      ),
+    }));
+    const op = fc.oneof(
+      fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 12 }), fc.nat(), value),
+      fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 12 })),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 6 }), fc.array(fc.tuple(fc.uint8Array(), value)), (r, c) => {
+        const ops = {
+          r: r.map((o) => o.map((x) => (x instanceof Uint8Array ? Buffer.from(x) : x)) as RecordOp),
+          c: c.map(([k, v]) => [Buffer.from(k), v] as [Buffer, unknown]),
+          d: [],
+          f: ['b1'],
+          e: 7,
+        };
+        const frame = encodeEntry(3, ops);
+        const entry = entryOf(3, ops);
+        assert.deepStrictEqual(entry, decodeFrame(frame));
+        // Scribbling over every byte array the writer holds leaves the copy as the frame has it.
+        const scribble = (v: unknown): void => {
+          if (v instanceof Uint8Array) v.fill(0xee);
+          else if (v !== null && typeof v === 'object' && !(v instanceof Date))
+            for (const x of Object.values(v)) scribble(x);
+        };
+        scribble(ops);
+        assert.deepStrictEqual(entry, decodeFrame(frame));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('a chain stops at a frame that does not follow it or that an earlier open wrote', () => {
