@@ -168,7 +168,8 @@ export function decodeJournal<C, D>(
  * The journal file. Appends are synchronous `pwrite`s on the event loop: a few hundred bytes
  * into the page cache take microseconds, against two thread hand-offs for an asynchronous
  * write. `sync` and `syncNow` (one `fdatasync`, in the thread pool or on the caller's thread)
- * make every frame appended before them durable: durable writes wait for it; UNSTABLE ones become durable by being applied to LMDB.
+ * make every frame appended before them durable: durable writes wait for that; UNSTABLE ones
+ * become durable by being applied to LMDB.
  */
 export class JournalFile {
   private fd: number;

@@ -732,6 +732,10 @@ export class LmdbStore implements Store {
     if (this.journalSyncing || this.syncWaiters.length === 0) return;
     const upto = this.nextSeq - 1;
     const began = performance.now();
+    const synced = () => {
+      this.lastSyncMs = performance.now() - began;
+      this.settleSyncWaiters(upto);
+    };
     if (this.syncOnEventLoop()) {
       try {
         this.journal.syncNow();
@@ -739,19 +743,12 @@ export class LmdbStore implements Store {
         this.journalSyncFailure(upto, e);
         return;
       }
-      this.lastSyncMs = performance.now() - began;
-      this.settleSyncWaiters(upto);
+      synced();
       return;
     }
     const syncing = this.journalSyncFailed ? this.txn(noop, true, true) : this.journal.sync();
     this.journalSyncing = syncing
-      .then(
-        () => {
-          this.lastSyncMs = performance.now() - began;
-          this.settleSyncWaiters(upto);
-        },
-        (e) => this.journalSyncFailure(upto, e),
-      )
+      .then(synced, (e) => this.journalSyncFailure(upto, e))
       .finally(() => {
         this.journalSyncing = undefined;
         this.syncJournal();
